@@ -1,0 +1,1 @@
+//! vipd's configuration: YAML with keepalived's keyword names and defaults, parsed, typed and validated with file:line:col errors.

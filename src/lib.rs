@@ -1,0 +1,3 @@
+//! vipd: a VRRP daemon for Linux. The library holds the parts the `vipd` binary is made of.
+
+pub mod sniff;
