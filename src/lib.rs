@@ -1,3 +1,5 @@
 //! vipd: a VRRP daemon for Linux. The library holds the parts the `vipd` binary is made of.
 
+pub mod daemon;
 pub mod sniff;
+pub mod system;

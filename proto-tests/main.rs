@@ -1,0 +1,3 @@
+//! Namespace-lab integration tests: real vipd (and keepalived / FRR) processes on a bridged lab. Needs root.
+
+mod lab;

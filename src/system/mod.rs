@@ -1,0 +1,2 @@
+//! The Linux side: raw VRRP sockets, rtnetlink (addresses, links, macvlans, routes, rules), sysctls,
+//! nftables and AF_PACKET announcements. Makes the world match what the router asked for; decides nothing.
