@@ -1,5 +1,7 @@
 //! The `vipd` command line: argument handling only; the work lives in the library.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -9,8 +11,33 @@ struct Cli {
     command: Command,
 }
 
+const DEFAULT_CONFIG: &str = "/etc/vipd/vipd.yaml";
+const DEFAULT_RUNTIME_DIR: &str = "/run/vipd";
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon in the foreground.
+    Run {
+        /// Configuration file.
+        #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Directory for the control socket (one per daemon when several run in separate namespaces).
+        #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
+        runtime_dir: PathBuf,
+    },
+    /// Validate a configuration file without touching the system (exit 0 valid, 1 invalid, 2 unreadable).
+    Check {
+        #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Print the state of a running daemon's instances.
+    Status {
+        #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
+        runtime_dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print VRRP packets read from a pcap file or captured on an interface.
     Sniff(vipd::sniff::SniffArgs),
 }
@@ -18,6 +45,12 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Run {
+            config,
+            runtime_dir,
+        } => vipd::daemon::run(&config, &runtime_dir),
+        Command::Check { config } => vipd::daemon::check(&config),
+        Command::Status { runtime_dir, json } => vipd::daemon::print_status(&runtime_dir, json),
         Command::Sniff(args) => vipd::sniff::run(&args),
     };
     std::process::exit(code);

@@ -1,0 +1,92 @@
+//! The control socket: a Unix stream socket (mode 0600) in the runtime directory. A client writes one
+//! command line (`status`), the daemon answers with one JSON document and closes the connection.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::status::StatusReport;
+
+pub const SOCKET_NAME: &str = "vipd.sock";
+
+/// A request from a control client, answered by the event loop.
+pub enum ControlRequest {
+    Status(oneshot::Sender<StatusReport>),
+}
+
+pub fn socket_path(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join(SOCKET_NAME)
+}
+
+/// Binds the control socket (replacing a stale one) and serves it until the runtime ends.
+pub fn serve(runtime_dir: &Path, requests: mpsc::Sender<ControlRequest>) -> io::Result<()> {
+    std::fs::create_dir_all(runtime_dir)?;
+    let path = socket_path(runtime_dir);
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another vipd is already serving {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(&path)?;
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let requests = requests.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, requests)).await;
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(256)).read_line(&mut line).await?;
+    let reply = match line.trim() {
+        "status" => {
+            let (tx, rx) = oneshot::channel();
+            if requests.send(ControlRequest::Status(tx)).await.is_err() {
+                return Ok(());
+            }
+            match rx.await {
+                Ok(report) => serde_json::to_string(&report).map_err(io::Error::other)?,
+                Err(_) => return Ok(()),
+            }
+        }
+        other => serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string(),
+    };
+    write.write_all(reply.as_bytes()).await?;
+    write.write_all(b"\n").await?;
+    write.shutdown().await
+}
+
+/// Client side, used by `vipd status`: sends `status` and returns the report.
+pub fn query_status(runtime_dir: &Path) -> Result<StatusReport, String> {
+    use std::io::{Read, Write};
+    let path = socket_path(runtime_dir);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path)
+        .map_err(|e| format!("cannot reach vipd at {}: {e} (is `vipd run` running with this --runtime-dir?)", path.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    stream
+        .write_all(b"status\n")
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: unreadable answer: {e}", path.display()))
+}

@@ -1,0 +1,108 @@
+//! The status report: what `vipd status` prints, as the daemon builds it and as the control socket carries it.
+
+use serde::{Deserialize, Serialize};
+
+/// The whole daemon's state, as reported on the control socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub pid: u32,
+    pub uptime_ms: u64,
+    pub instances: Vec<InstanceStatus>,
+    /// System errors not tied to one instance (e.g. a failed netlink subscription).
+    pub errors: Vec<String>,
+}
+
+/// One virtual router.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub family: u8,
+    pub version: u8,
+    /// INIT, BACKUP, MASTER or FAULT.
+    pub state: String,
+    pub priority: u8,
+    pub effective_priority: u8,
+    /// The master's address as last heard (ours when we are master).
+    pub master: Option<String>,
+    pub advert_interval_ms: f64,
+    /// The master's advert interval as learned from its adverts (VRRPv3).
+    pub master_advert_interval_ms: f64,
+    pub vips: Vec<VipStatus>,
+    pub in_state_ms: u64,
+    /// The checksum flavours of the adverts this instance accepted.
+    pub checksums_received: ChecksumCounts,
+    /// The last system error met by this instance (cleared when the operation later succeeds).
+    pub last_error: Option<String>,
+    pub counters: Counters,
+}
+
+/// Accepted IPv4 VRRPv3 adverts by checksum flavour.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChecksumCounts {
+    pub pseudo_header: u64,
+    pub plain: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VipStatus {
+    pub address: String,
+    /// Whether the address is really on the interface right now.
+    pub present: bool,
+}
+
+/// Per-instance counters (also exported as metrics).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counters {
+    pub adverts_received: u64,
+    pub adverts_sent: u64,
+    pub become_master: u64,
+    pub release_master: u64,
+    pub priority_zero_received: u64,
+    pub priority_zero_sent: u64,
+    /// Received packets rejected by validation, by error name (e.g. `checksum`, `ttl`, `auth_failure`).
+    pub rejected: std::collections::BTreeMap<String, u64>,
+}
+
+impl StatusReport {
+    /// The human-readable table `vipd status` prints.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(out, "vipd pid {} up {:.1}s", self.pid, self.uptime_ms as f64 / 1000.0);
+        for e in &self.errors {
+            let _ = writeln!(out, "error: {e}");
+        }
+        for i in &self.instances {
+            let _ = writeln!(
+                out,
+                "{} {} vrid {} v{} IPv{}: {} for {:.1}s, priority {} (effective {}), master {}, advert {} ms (master's {} ms)",
+                i.name,
+                i.interface,
+                i.vrid,
+                i.version,
+                i.family,
+                i.state,
+                i.in_state_ms as f64 / 1000.0,
+                i.priority,
+                i.effective_priority,
+                i.master.as_deref().unwrap_or("unknown"),
+                i.advert_interval_ms,
+                i.master_advert_interval_ms,
+            );
+            for v in &i.vips {
+                let _ = writeln!(
+                    out,
+                    "    vip {} {}",
+                    v.address,
+                    if v.present { "present" } else { "absent" }
+                );
+            }
+            if let Some(e) = &i.last_error {
+                let _ = writeln!(out, "    error: {e}");
+            }
+        }
+        out
+    }
+}

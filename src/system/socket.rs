@@ -1,0 +1,321 @@
+//! Raw IPPROTO_VRRP (112) sockets: one per (interface, family), shared by every virtual router on it.
+//! Joins 224.0.0.18 / ff02::12, sends with TTL / hop limit 255 from an explicit source address, and
+//! receives with the metadata the wire layer needs (IPv4: the whole IP header; IPv6: source,
+//! destination and hop limit from control messages).
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// The VRRP IP protocol number.
+pub const IPPROTO_VRRP: libc::c_int = 112;
+/// The VRRP IPv4 multicast group.
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// The VRRP IPv6 multicast group.
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// Address family of a socket or an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    pub fn group(self) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
+            Family::V6 => IpAddr::V6(VRRP_GROUP_V6),
+        }
+    }
+}
+
+/// What `recv` learned about one datagram besides its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketMeta {
+    /// Bytes written into the caller's buffer (IPv4: header + VRRP; IPv6: VRRP only).
+    pub len: usize,
+    pub src: IpAddr,
+    /// IPv6 only (IPv4 carries it in the header the wire layer reads).
+    pub dst: Option<IpAddr>,
+    /// IPv6 only (IPv4 carries the TTL in the header).
+    pub hop_limit: Option<u8>,
+    /// Set when the datagram did not fit the buffer: the wire layer must reject it by length.
+    pub truncated: bool,
+}
+
+/// A raw VRRP socket bound to one interface.
+pub struct VrrpSocket {
+    fd: AsyncFd<OwnedFd>,
+    family: Family,
+    ifindex: u32,
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: value points to a live T and the length passed is its size.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            value as *const T as *const libc::c_void,
+            size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+impl VrrpSocket {
+    /// Opens a raw VRRP socket on `ifname` (ifindex `ifindex`), joined to the VRRP group.
+    /// Needs CAP_NET_RAW; must be called inside a tokio runtime.
+    pub fn open(family: Family, ifname: &str, ifindex: u32) -> io::Result<VrrpSocket> {
+        let domain = match family {
+            Family::V4 => libc::AF_INET,
+            Family::V6 => libc::AF_INET6,
+        };
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = check(unsafe {
+            libc::socket(
+                domain,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                IPPROTO_VRRP,
+            )
+        })?;
+        // SAFETY: raw is a fresh descriptor we own.
+        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = owned.as_raw_fd();
+        let name = ifname.as_bytes();
+        // SAFETY: name is valid for name.len() bytes.
+        check(unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                name.as_ptr() as *const libc::c_void,
+                name.len() as libc::socklen_t,
+            )
+        })?;
+        let one: libc::c_int = 1;
+        let zero: libc::c_int = 0;
+        let ttl: libc::c_int = 255;
+        match family {
+            Family::V4 => {
+                setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &ttl)?;
+                setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl)?;
+                setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &zero)?;
+                let mreqn = libc::ip_mreqn {
+                    imr_multiaddr: libc::in_addr {
+                        s_addr: u32::from(VRRP_GROUP_V4).to_be(),
+                    },
+                    imr_address: libc::in_addr { s_addr: 0 },
+                    imr_ifindex: ifindex as libc::c_int,
+                };
+                setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)?;
+                setsockopt(fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)?;
+            }
+            Family::V6 => {
+                setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, &ttl)?;
+                setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &ttl)?;
+                setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, &zero)?;
+                setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &one)?;
+                setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, &one)?;
+                let index = ifindex as libc::c_int;
+                setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, &index)?;
+                let mreq = libc::ipv6_mreq {
+                    ipv6mr_multiaddr: libc::in6_addr {
+                        s6_addr: VRRP_GROUP_V6.octets(),
+                    },
+                    ipv6mr_interface: ifindex,
+                };
+                setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP, &mreq)?;
+            }
+        }
+        Ok(VrrpSocket {
+            fd: AsyncFd::with_interest(owned, Interest::READABLE)?,
+            family,
+            ifindex,
+        })
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Waits for the next datagram.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<PacketMeta> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| recv_with_meta(fd.as_raw_fd(), self.family, buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Sends one VRRP message (the kernel adds the IP header) from `src` to `dst`.
+    pub fn send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        send_from(self.fd.as_raw_fd(), self.ifindex, payload, src, dst)
+    }
+}
+
+/// Control-message space for IPv6 pktinfo + hop limit, with room to spare.
+const CMSG_SPACE: usize = 128;
+
+fn recv_with_meta(fd: RawFd, family: Family, buf: &mut [u8]) -> io::Result<PacketMeta> {
+    // SAFETY: all structures are zero-initialised C structs; pointers refer to locals that outlive
+    // the call, and lengths match the buffers.
+    unsafe {
+        let mut addr: libc::sockaddr_storage = zeroed();
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        let mut control = [0u64; CMSG_SPACE / 8];
+        let mut msg: libc::msghdr = zeroed();
+        msg.msg_name = &mut addr as *mut _ as *mut libc::c_void;
+        msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = CMSG_SPACE as _;
+        let n = libc::recvmsg(fd, &mut msg, 0);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let src = sockaddr_to_ip(&addr).ok_or_else(|| io::Error::other("datagram without a source address"))?;
+        let mut meta = PacketMeta {
+            len: n as usize,
+            src,
+            dst: None,
+            hop_limit: None,
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        };
+        if family == Family::V6 {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                let header = &*cmsg;
+                if header.cmsg_level == libc::IPPROTO_IPV6 {
+                    let data = libc::CMSG_DATA(cmsg);
+                    if header.cmsg_type == libc::IPV6_HOPLIMIT {
+                        let hops = std::ptr::read_unaligned(data as *const libc::c_int);
+                        meta.hop_limit = Some(hops.clamp(0, 255) as u8);
+                    } else if header.cmsg_type == libc::IPV6_PKTINFO {
+                        let info = std::ptr::read_unaligned(data as *const libc::in6_pktinfo);
+                        meta.dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        Ok(meta)
+    }
+}
+
+fn sockaddr_to_ip(addr: &libc::sockaddr_storage) -> Option<IpAddr> {
+    match addr.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let sin = unsafe { &*(addr as *const _ as *const libc::sockaddr_in) };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let sin6 = unsafe { &*(addr as *const _ as *const libc::sockaddr_in6) };
+            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+        }
+        _ => None,
+    }
+}
+
+fn send_from(fd: RawFd, ifindex: u32, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+    // SAFETY: as in recv_with_meta: C structs zero-initialised, pointers to locals that outlive the call.
+    unsafe {
+        let mut iov = libc::iovec {
+            iov_base: payload.as_ptr() as *mut libc::c_void,
+            iov_len: payload.len(),
+        };
+        let mut control = [0u64; CMSG_SPACE / 8];
+        let mut msg: libc::msghdr = zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        let mut sin: libc::sockaddr_in = zeroed();
+        let mut sin6: libc::sockaddr_in6 = zeroed();
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_addr.s_addr = u32::from(dst).to_be();
+                msg.msg_name = &mut sin as *mut _ as *mut libc::c_void;
+                msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                let info_len = size_of::<libc::in_pktinfo>() as u32;
+                msg.msg_controllen = libc::CMSG_SPACE(info_len) as _;
+                let cmsg = libc::CMSG_FIRSTHDR(&msg);
+                (*cmsg).cmsg_level = libc::IPPROTO_IP;
+                (*cmsg).cmsg_type = libc::IP_PKTINFO;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(info_len) as _;
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: ifindex as libc::c_int,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(src).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::in_pktinfo, info);
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_addr.s6_addr = dst.octets();
+                if dst.segments()[0] & 0xffc0 == 0xfe80 || dst.segments()[0] & 0xff0f == 0xff02 {
+                    sin6.sin6_scope_id = ifindex;
+                }
+                msg.msg_name = &mut sin6 as *mut _ as *mut libc::c_void;
+                msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+                let info_len = size_of::<libc::in6_pktinfo>() as u32;
+                msg.msg_controllen = libc::CMSG_SPACE(info_len) as _;
+                let cmsg = libc::CMSG_FIRSTHDR(&msg);
+                (*cmsg).cmsg_level = libc::IPPROTO_IPV6;
+                (*cmsg).cmsg_type = libc::IPV6_PKTINFO;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(info_len) as _;
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr { s6_addr: src.octets() },
+                    ipi6_ifindex: ifindex,
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::in6_pktinfo, info);
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "source and destination are of different address families",
+                ))
+            }
+        }
+        let n = libc::sendmsg(fd, &msg, 0);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
