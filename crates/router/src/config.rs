@@ -1,0 +1,176 @@
+//! The static description of one virtual router (keepalived's `vrrp_instance` keywords that the
+//! protocol logic reads) and its validation.
+
+use core::fmt;
+use std::net::IpAddr;
+
+use crate::timing::{CENTISECOND_US, SECOND_US};
+
+/// Which VRRP the virtual router speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// RFC 3768: whole-second intervals, no learned interval.
+    V2,
+    /// RFC 9568: centisecond intervals learned from the master.
+    V3,
+}
+
+/// keepalived's `state` keyword. It is a wish, not a command: only the address owner
+/// (priority 255) starts as Master at once; any other router starts as Backup and, when it wished
+/// to be Master, waits one advert interval plus its skew instead of a full Master_Down_Interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum InitialState {
+    /// Wait a full Master_Down_Interval before claiming mastership (keepalived `state BACKUP`).
+    #[default]
+    Backup,
+    /// Claim mastership after one advert interval plus skew if no better master speaks
+    /// (keepalived `state MASTER`).
+    Master,
+}
+
+/// Something the router's priority depends on: an interface, a script, a file (keepalived's
+/// `track_interface`, `track_script`, `track_file`…). The daemon watches it; the router only
+/// learns `up`/`down` through [`crate::Input::TrackedObjectChanged`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrackedObject {
+    /// The caller's identifier for the object.
+    pub id: u32,
+    /// keepalived's semantics: `0` sends the router to Fault while the object is down; a negative
+    /// weight is added to the priority while the object is down; a positive weight is added while
+    /// it is up.
+    pub weight: i16,
+    /// The object's state when the router is created.
+    pub up: bool,
+}
+
+/// Everything the state machine needs to know about one virtual router.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Virtual router identifier, 1–255.
+    pub vrid: u8,
+    /// VRRP version spoken.
+    pub version: Version,
+    /// Base priority 1–255; 255 means we own the virtual addresses.
+    pub priority: u8,
+    /// Advertisement_Interval in microseconds. v3: 10 ms to 40.95 s in 10 ms steps; v2: whole
+    /// seconds, 1 to 255.
+    pub advert_interval_us: u64,
+    /// Preempt_Mode (keepalived default true; `nopreempt` makes it false).
+    pub preempt: bool,
+    /// keepalived's `preempt_delay`: how long a Backup keeps accepting a lower-priority master
+    /// after first hearing it, before preempting. At most 1000 s.
+    pub preempt_delay_us: u64,
+    /// Accept_Mode: the daemon lets traffic to the virtual addresses in while Master
+    /// (keepalived's default is true; RFC 9568's is false). The owner always accepts.
+    pub accept: bool,
+    /// Our own primary address on the link (the source of our adverts), used for tie-breaks.
+    pub primary_address: IpAddr,
+    /// How many advert intervals make up Master_Down_Interval (keepalived `down_timer_adverts`,
+    /// RFC value 3), 1–100.
+    pub down_timer_adverts: u32,
+    /// keepalived's `state`.
+    pub initial_state: InitialState,
+    /// Objects whose state moves the effective priority or forces Fault.
+    pub tracked: Vec<TrackedObject>,
+}
+
+impl RouterConfig {
+    /// A configuration with keepalived's defaults for everything but the identity: v3, priority
+    /// 100, 1 s adverts, preempt, no preempt delay, accept, 3 down-timer adverts, start as Backup,
+    /// nothing tracked.
+    pub fn new(vrid: u8, primary_address: IpAddr) -> RouterConfig {
+        RouterConfig {
+            vrid,
+            version: Version::V3,
+            priority: 100,
+            advert_interval_us: SECOND_US,
+            preempt: true,
+            preempt_delay_us: 0,
+            accept: true,
+            primary_address,
+            down_timer_adverts: 3,
+            initial_state: InitialState::Backup,
+            tracked: Vec::new(),
+        }
+    }
+
+    /// True when we own the virtual addresses (priority 255).
+    pub fn is_address_owner(&self) -> bool {
+        self.priority == 255
+    }
+
+    /// Checks every range the RFCs and keepalived impose.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.vrid == 0 {
+            return Err(ConfigError::VridZero);
+        }
+        if self.priority == 0 {
+            return Err(ConfigError::PriorityZero);
+        }
+        let interval = self.advert_interval_us;
+        match self.version {
+            Version::V3 => {
+                if !(CENTISECOND_US..=4095 * CENTISECOND_US).contains(&interval)
+                    || interval % CENTISECOND_US != 0
+                {
+                    return Err(ConfigError::AdvertInterval { version: self.version, interval_us: interval });
+                }
+            }
+            Version::V2 => {
+                if !(SECOND_US..=255 * SECOND_US).contains(&interval) || interval % SECOND_US != 0 {
+                    return Err(ConfigError::AdvertInterval { version: self.version, interval_us: interval });
+                }
+            }
+        }
+        if !(1..=100).contains(&self.down_timer_adverts) {
+            return Err(ConfigError::DownTimerAdverts(self.down_timer_adverts));
+        }
+        if self.preempt_delay_us > 1_000 * SECOND_US {
+            return Err(ConfigError::PreemptDelay(self.preempt_delay_us));
+        }
+        if self.primary_address.is_unspecified() {
+            return Err(ConfigError::UnspecifiedPrimaryAddress);
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`RouterConfig`] was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// VRID 0 does not exist.
+    VridZero,
+    /// Priority 0 is reserved for the "master is leaving" advert.
+    PriorityZero,
+    /// The advert interval is outside the version's range or step.
+    AdvertInterval { version: Version, interval_us: u64 },
+    /// `down_timer_adverts` outside 1–100.
+    DownTimerAdverts(u32),
+    /// `preempt_delay` above 1000 s.
+    PreemptDelay(u64),
+    /// The primary address is 0.0.0.0 or `::`.
+    UnspecifiedPrimaryAddress,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::VridZero => write!(f, "virtual_router_id must be 1 to 255"),
+            ConfigError::PriorityZero => write!(f, "priority must be 1 to 255 (0 is reserved)"),
+            ConfigError::AdvertInterval { version: Version::V3, interval_us } => write!(
+                f,
+                "advert_int {interval_us} us: VRRPv3 needs 0.01 s to 40.95 s in 0.01 s steps"
+            ),
+            ConfigError::AdvertInterval { version: Version::V2, interval_us } => {
+                write!(f, "advert_int {interval_us} us: VRRPv2 needs whole seconds, 1 to 255")
+            }
+            ConfigError::DownTimerAdverts(n) => write!(f, "down_timer_adverts {n}: must be 1 to 100"),
+            ConfigError::PreemptDelay(us) => write!(f, "preempt_delay {us} us: at most 1000 s"),
+            ConfigError::UnspecifiedPrimaryAddress => {
+                write!(f, "the primary (source) address must not be unspecified")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

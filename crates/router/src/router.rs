@@ -1,0 +1,645 @@
+//! The per-virtual-router state machine of RFC 9568 §6.4 (Initialize, Backup, Master) plus
+//! keepalived's Fault state, tracking weights, preempt delay and sync-group commands.
+
+use std::net::IpAddr;
+
+use crate::config::{ConfigError, InitialState, RouterConfig, TrackedObject, Version};
+use crate::time::Micros;
+use crate::timing::{advert_field_to_us, master_down_interval_us, skew_time_us};
+
+/// The protocol state (keepalived's INIT, BACKUP, MASTER, FAULT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not running: before Startup or after Shutdown.
+    Initialize,
+    /// Listening for the master, ready to take over when it goes quiet.
+    Backup,
+    /// Forwarding for the virtual addresses and advertising.
+    Master,
+    /// Unable to serve: the interface is down, a weight-0 tracked object failed, or the sync group
+    /// is in fault.
+    Fault,
+}
+
+/// Why a transition happened, for notify scripts, logs and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The caller started the router.
+    Startup,
+    /// The caller stopped the router.
+    Shutdown,
+    /// The master went quiet for Master_Down_Interval.
+    MasterDownTimerExpired,
+    /// The master announced it is leaving (priority 0) and our Skew_Time ran out.
+    PriorityZeroReceived,
+    /// A master with a higher priority (or the same priority and a higher address) spoke.
+    HigherPriorityAdvertReceived,
+    /// We out-ranked the master: its lower-priority adverts were discarded until our down timer
+    /// ran out.
+    Preempted,
+    /// The link went down.
+    InterfaceDown,
+    /// The link came back and nothing else holds us in Fault.
+    InterfaceUp,
+    /// A tracked object with weight 0 failed.
+    TrackFailed,
+    /// The last failed weight-0 tracked object recovered.
+    TrackRecovered,
+    /// Another member of our sync group moved and we followed.
+    SyncGroup,
+}
+
+/// An advert as the wire layer hands it over: decoded, checksummed, TTL/hop-limit checked,
+/// authenticated (v2) and matched to our VRID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceivedAdvert {
+    /// Source address of the IP packet (the sender's primary address).
+    pub src: IpAddr,
+    /// Priority field, 0–255.
+    pub priority: u8,
+    /// The raw interval field: centiseconds for v3 (Max Advertise Interval), seconds for v2.
+    pub max_adver_int: u16,
+}
+
+/// What the sync-group coordinator tells a member to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroupCommand {
+    /// Another member became Master: a Backup member follows.
+    Master,
+    /// Another member left Master for Backup: a Master member follows.
+    Backup,
+    /// A member is in fault: every member goes to (and stays in) Fault.
+    Fault,
+    /// No member is in fault any more: members may leave Fault.
+    FaultCleared,
+}
+
+/// Something that happened to a router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Leave Initialize (RFC 9568 §6.4.1 Startup event).
+    Startup,
+    /// Return to Initialize; a Master sends a priority-0 advert first.
+    Shutdown,
+    /// A validated advert for our VRID.
+    Advert(ReceivedAdvert),
+    /// The caller's clock reached [`Router::next_deadline`]. Early or stale calls are ignored.
+    Timer,
+    /// A tracked object (see [`TrackedObject`]) changed state.
+    TrackedObjectChanged { id: u32, up: bool },
+    /// The interface carrying the virtual router lost its link.
+    InterfaceDown,
+    /// The interface carrying the virtual router regained its link.
+    InterfaceUp,
+    /// A command from the [`crate::SyncGroup`] coordinator.
+    SyncGroup(GroupCommand),
+}
+
+/// A condition worth a (rate-limited) log line or a metric; the router has already decided what
+/// to do with the advert that caused it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anomaly {
+    /// The advert's interval differs from ours. v2: the advert was dropped (RFC 3768 §7.1);
+    /// v3: it was processed and the interval learned, as RFC 9568 §7.1 only asks to log.
+    AdvertIntervalMismatch { src: IpAddr, received_us: u64 },
+    /// A v3 advert with a Max Advertise Interval of 0 (erratum 8301); dropped.
+    ZeroAdvertInterval { src: IpAddr },
+    /// We own the addresses and someone else claims priority 255 too (RFC 9568 §7.1, §8.3.2).
+    OwnerConflict { src: IpAddr },
+    /// Another router advertises our own effective priority (RFC 9568 §8.3.2 MAY log).
+    EqualPriority { src: IpAddr },
+    /// An advert carrying our own source address (looped back, or a duplicate address); dropped.
+    OwnAddress { src: IpAddr },
+    /// An advert whose source is of the other address family; dropped.
+    AddressFamilyMismatch { src: IpAddr },
+}
+
+/// What the caller must do, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send an advert now with this priority (0 = we are leaving Master).
+    SendAdvert { priority: u8 },
+    /// Install the virtual addresses, routes and rules; announce them (GARP / unsolicited NA);
+    /// apply the accept/no_accept firewall choice.
+    BecomeMaster,
+    /// Make sure the virtual addresses, routes and rules are absent.
+    BecomeBackup,
+    /// Make sure the virtual addresses, routes and rules are absent; we cannot serve.
+    BecomeFault,
+    /// Make sure the virtual addresses, routes and rules are absent; the router is stopped.
+    BecomeInitialize,
+    /// A state change, for notify scripts, logs and metrics. Always follows the `Become*` action.
+    Transition { from: State, to: State, reason: Reason },
+    /// A condition worth logging (rate-limited) or counting.
+    Anomaly(Anomaly),
+}
+
+/// Cumulative counters for metrics (names follow keepalived-exporter where one exists).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Adverts handed to the router while it was running (Backup or Master).
+    pub adverts_received: u64,
+    /// `SendAdvert` actions emitted (including priority 0).
+    pub adverts_sent: u64,
+    /// Priority-0 adverts received while running.
+    pub priority_zero_received: u64,
+    /// Priority-0 adverts sent.
+    pub priority_zero_sent: u64,
+    /// Adverts whose interval differs from ours (v2: dropped; v3: learned).
+    pub advert_interval_errors: u64,
+    /// Adverts dropped for another reason (own address, address family, zero interval).
+    pub adverts_dropped: u64,
+    /// Lower-priority adverts a preempting Backup discarded.
+    pub lower_priority_discarded: u64,
+    /// Transitions into Master.
+    pub become_master: u64,
+    /// Transitions out of Master.
+    pub release_master: u64,
+    /// Timer inputs that arrived before the deadline or with none armed.
+    pub spurious_timers: u64,
+}
+
+/// One virtual router. See the crate documentation for the calling convention.
+#[derive(Clone, Debug)]
+pub struct Router {
+    config: RouterConfig,
+    state: State,
+    state_since: Micros,
+    deadline: Option<Micros>,
+    master_adver_interval_us: u64,
+    master_address: Option<IpAddr>,
+    effective_priority: u8,
+    tracked_up: Vec<bool>,
+    interface_up: bool,
+    group_fault: bool,
+    /// While a preempt delay runs, lower-priority adverts are still accepted until this instant.
+    preempt_allowed_at: Option<Micros>,
+    /// The reason to report if the Backup down timer fires.
+    down_timer_reason: Reason,
+    counters: Counters,
+}
+
+impl Router {
+    /// Builds a router in Initialize. Nothing happens until [`Input::Startup`].
+    pub fn new(config: RouterConfig) -> Result<Router, ConfigError> {
+        config.validate()?;
+        let tracked_up = config.tracked.iter().map(|t| t.up).collect();
+        let mut router = Router {
+            master_adver_interval_us: config.advert_interval_us,
+            effective_priority: config.priority,
+            config,
+            state: State::Initialize,
+            state_since: Micros::ZERO,
+            deadline: None,
+            master_address: None,
+            tracked_up,
+            interface_up: true,
+            group_fault: false,
+            preempt_allowed_at: None,
+            down_timer_reason: Reason::MasterDownTimerExpired,
+            counters: Counters::default(),
+        };
+        router.effective_priority = router.compute_effective_priority();
+        Ok(router)
+    }
+
+    /// Feeds one input stamped with the caller's monotonic time; actions are appended to `out`.
+    pub fn handle(&mut self, input: Input, now: Micros, out: &mut Vec<Action>) {
+        match input {
+            Input::Startup => {
+                if self.state == State::Initialize {
+                    self.start(now, Reason::Startup, out);
+                }
+            }
+            Input::Shutdown => self.shutdown(now, out),
+            Input::Advert(advert) => self.on_advert(advert, now, out),
+            Input::Timer => self.on_timer(now, out),
+            Input::TrackedObjectChanged { id, up } => self.on_tracked(id, up, now, out),
+            Input::InterfaceDown => {
+                self.interface_up = false;
+                if self.is_running() {
+                    self.enter_fault(now, Reason::InterfaceDown, out);
+                }
+            }
+            Input::InterfaceUp => {
+                self.interface_up = true;
+                self.try_leave_fault(now, Reason::InterfaceUp, out);
+            }
+            Input::SyncGroup(command) => self.on_group_command(command, now, out),
+        }
+    }
+
+    /// When the caller must next deliver [`Input::Timer`], if ever.
+    pub fn next_deadline(&self) -> Option<Micros> {
+        self.deadline
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// When the current state was entered.
+    pub fn state_since(&self) -> Micros {
+        self.state_since
+    }
+
+    /// The priority we advertise: 255 for the owner, otherwise the base priority moved by the
+    /// tracked objects' weights and clamped to 1–254.
+    pub fn effective_priority(&self) -> u8 {
+        self.effective_priority
+    }
+
+    /// The master we last accepted an advert from, or our own address while we are Master.
+    pub fn master_address(&self) -> Option<IpAddr> {
+        self.master_address
+    }
+
+    /// Master_Adver_Interval: learned from the master's adverts in v3 Backup, ours otherwise.
+    pub fn master_adver_interval_us(&self) -> u64 {
+        self.master_adver_interval_us
+    }
+
+    /// Skew_Time with the current effective priority and Master_Adver_Interval.
+    pub fn skew_time_us(&self) -> u64 {
+        skew_time_us(self.config.version, self.effective_priority, self.master_adver_interval_us)
+    }
+
+    /// Master_Down_Interval with the current effective priority and Master_Adver_Interval.
+    pub fn master_down_interval_us(&self) -> u64 {
+        master_down_interval_us(
+            self.config.version,
+            self.effective_priority,
+            self.master_adver_interval_us,
+            self.config.down_timer_adverts,
+        )
+    }
+
+    /// The configuration the router was built with.
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    /// Cumulative counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// True when this router itself (not its sync group) cannot serve: link down or a weight-0
+    /// tracked object failed.
+    pub fn has_own_fault(&self) -> bool {
+        !self.interface_up || self.tracked_fault()
+    }
+
+    /// True while a sync-group fault holds this router in Fault.
+    pub fn held_by_group_fault(&self) -> bool {
+        self.group_fault
+    }
+
+    /// Whether traffic to the virtual addresses may be accepted now (RFC 9568 §6.4.3: Master and
+    /// either the owner or Accept_Mode).
+    pub fn accepts_virtual_address_traffic(&self) -> bool {
+        self.state == State::Master && (self.config.is_address_owner() || self.config.accept)
+    }
+
+    fn is_running(&self) -> bool {
+        matches!(self.state, State::Backup | State::Master)
+    }
+
+    fn tracked_fault(&self) -> bool {
+        self.config
+            .tracked
+            .iter()
+            .zip(&self.tracked_up)
+            .any(|(object, up)| object.weight == 0 && !up)
+    }
+
+    fn compute_effective_priority(&self) -> u8 {
+        if self.config.is_address_owner() {
+            return 255;
+        }
+        let adjustment: i32 = self
+            .config
+            .tracked
+            .iter()
+            .zip(&self.tracked_up)
+            .map(|(object, &up)| weight_contribution(object, up))
+            .sum();
+        (i32::from(self.config.priority) + adjustment).clamp(1, 254) as u8
+    }
+
+    fn own_interval_us(&self) -> u64 {
+        self.config.advert_interval_us
+    }
+
+    fn start(&mut self, now: Micros, reason: Reason, out: &mut Vec<Action>) {
+        self.master_adver_interval_us = self.own_interval_us();
+        self.preempt_allowed_at = None;
+        if !self.interface_up {
+            self.enter_fault(now, Reason::InterfaceDown, out);
+        } else if self.tracked_fault() {
+            self.enter_fault(now, Reason::TrackFailed, out);
+        } else if self.group_fault {
+            self.enter_fault(now, Reason::SyncGroup, out);
+        } else if self.config.is_address_owner() {
+            self.enter_master(now, reason, out);
+        } else {
+            let wait_us = if reason == Reason::Startup
+                && self.config.initial_state == InitialState::Master
+            {
+                // keepalived's `state MASTER`: one interval for a better master to speak up.
+                self.master_adver_interval_us + self.skew_time_us()
+            } else {
+                self.master_down_interval_us()
+            };
+            self.master_address = None;
+            self.enter_backup(now, reason, wait_us, out);
+        }
+    }
+
+    fn shutdown(&mut self, now: Micros, out: &mut Vec<Action>) {
+        if self.state == State::Initialize {
+            return;
+        }
+        if self.state == State::Master {
+            self.send_advert(0, out);
+            self.counters.release_master += 1;
+        }
+        self.deadline = None;
+        self.master_address = None;
+        out.push(Action::BecomeInitialize);
+        self.transition(State::Initialize, Reason::Shutdown, now, out);
+    }
+
+    fn on_timer(&mut self, now: Micros, out: &mut Vec<Action>) {
+        let Some(deadline) = self.deadline else {
+            self.counters.spurious_timers += 1;
+            return;
+        };
+        if now < deadline {
+            self.counters.spurious_timers += 1;
+            return;
+        }
+        match self.state {
+            State::Backup => {
+                let reason = self.down_timer_reason;
+                self.enter_master(now, reason, out);
+            }
+            State::Master => {
+                self.send_advert(self.effective_priority, out);
+                let interval = self.own_interval_us();
+                // Keep the cadence when we are woken a little late, but never burst to catch up.
+                let next = deadline + interval;
+                self.deadline = Some(if next <= now { now + interval } else { next });
+            }
+            State::Initialize | State::Fault => {
+                self.deadline = None;
+                self.counters.spurious_timers += 1;
+            }
+        }
+    }
+
+    fn on_advert(&mut self, advert: ReceivedAdvert, now: Micros, out: &mut Vec<Action>) {
+        if !self.is_running() {
+            return;
+        }
+        self.counters.adverts_received += 1;
+        let src = advert.src;
+        if src == self.config.primary_address {
+            self.drop_advert(Anomaly::OwnAddress { src }, out);
+            return;
+        }
+        if src.is_ipv4() != self.config.primary_address.is_ipv4() {
+            self.drop_advert(Anomaly::AddressFamilyMismatch { src }, out);
+            return;
+        }
+        let received_us = advert_field_to_us(self.config.version, advert.max_adver_int);
+        if received_us == 0 {
+            self.drop_advert(Anomaly::ZeroAdvertInterval { src }, out);
+            return;
+        }
+        if received_us != self.own_interval_us() {
+            self.counters.advert_interval_errors += 1;
+            out.push(Action::Anomaly(Anomaly::AdvertIntervalMismatch { src, received_us }));
+            if self.config.version == Version::V2 {
+                return;
+            }
+        }
+        if advert.priority == 0 {
+            self.counters.priority_zero_received += 1;
+        } else if advert.priority == self.effective_priority {
+            out.push(Action::Anomaly(if self.effective_priority == 255 {
+                Anomaly::OwnerConflict { src }
+            } else {
+                Anomaly::EqualPriority { src }
+            }));
+        }
+        match self.state {
+            State::Backup => self.backup_on_advert(advert, received_us, now),
+            State::Master => self.master_on_advert(advert, received_us, now, out),
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    fn drop_advert(&mut self, anomaly: Anomaly, out: &mut Vec<Action>) {
+        self.counters.adverts_dropped += 1;
+        out.push(Action::Anomaly(anomaly));
+    }
+
+    /// RFC 9568 §6.4.2, with keepalived's preempt delay.
+    fn backup_on_advert(&mut self, advert: ReceivedAdvert, received_us: u64, now: Micros) {
+        if advert.priority == 0 {
+            self.deadline = Some(now + self.skew_time_us());
+            self.down_timer_reason = Reason::PriorityZeroReceived;
+            return;
+        }
+        let owner = self.config.is_address_owner();
+        // RFC 9568 §6.1: the address owner always preempts, whatever Preempt_Mode says.
+        let preempt = self.config.preempt || owner;
+        let lower = advert.priority < self.effective_priority;
+        let delaying = lower
+            && preempt
+            && !owner
+            && self.config.preempt_delay_us > 0
+            && match self.preempt_allowed_at {
+                None => true,
+                Some(at) => now < at,
+            };
+        if !preempt || !lower || delaying {
+            if delaying && self.preempt_allowed_at.is_none() {
+                self.preempt_allowed_at = Some(now + self.config.preempt_delay_us);
+            } else if !lower {
+                self.preempt_allowed_at = None;
+            }
+            self.accept_master(advert, received_us);
+            self.deadline = Some(now + self.master_down_interval_us());
+            self.down_timer_reason = Reason::MasterDownTimerExpired;
+        } else {
+            // Discard: the down timer keeps running and we take over when it fires.
+            self.counters.lower_priority_discarded += 1;
+            self.down_timer_reason = Reason::Preempted;
+        }
+    }
+
+    /// RFC 9568 §6.4.3.
+    fn master_on_advert(
+        &mut self,
+        advert: ReceivedAdvert,
+        received_us: u64,
+        now: Micros,
+        out: &mut Vec<Action>,
+    ) {
+        if advert.priority == 0 {
+            self.send_advert(self.effective_priority, out);
+            self.deadline = Some(now + self.own_interval_us());
+            return;
+        }
+        let higher = advert.priority > self.effective_priority
+            || (advert.priority == self.effective_priority
+                && address_is_greater(advert.src, self.config.primary_address));
+        if higher {
+            self.accept_master(advert, received_us);
+            let wait_us = self.master_down_interval_us();
+            self.enter_backup(now, Reason::HigherPriorityAdvertReceived, wait_us, out);
+        } else {
+            // Assert mastership at once so a returning peer (and learning bridges) hear who rules.
+            self.send_advert(self.effective_priority, out);
+        }
+    }
+
+    fn accept_master(&mut self, advert: ReceivedAdvert, received_us: u64) {
+        if self.config.version == Version::V3 {
+            self.master_adver_interval_us = received_us;
+        }
+        self.master_address = Some(advert.src);
+    }
+
+    fn on_tracked(&mut self, id: u32, up: bool, now: Micros, out: &mut Vec<Action>) {
+        let Some(index) = self.config.tracked.iter().position(|t| t.id == id) else {
+            return;
+        };
+        if self.tracked_up[index] == up {
+            return;
+        }
+        self.tracked_up[index] = up;
+        let previous = self.effective_priority;
+        self.effective_priority = self.compute_effective_priority();
+        if self.tracked_fault() {
+            if self.is_running() {
+                self.enter_fault(now, Reason::TrackFailed, out);
+            }
+        } else if self.state == State::Fault {
+            self.try_leave_fault(now, Reason::TrackRecovered, out);
+        } else if self.state == State::Master && previous != self.effective_priority {
+            // Tell the backups at once: a lowered priority lets a preempting backup take over
+            // one Master_Down_Interval sooner.
+            self.send_advert(self.effective_priority, out);
+        }
+    }
+
+    fn on_group_command(&mut self, command: GroupCommand, now: Micros, out: &mut Vec<Action>) {
+        match command {
+            GroupCommand::Fault => {
+                self.group_fault = true;
+                if self.is_running() {
+                    self.enter_fault(now, Reason::SyncGroup, out);
+                }
+            }
+            GroupCommand::FaultCleared => {
+                self.group_fault = false;
+                self.try_leave_fault(now, Reason::SyncGroup, out);
+            }
+            GroupCommand::Master => {
+                if self.state == State::Backup {
+                    self.enter_master(now, Reason::SyncGroup, out);
+                }
+            }
+            GroupCommand::Backup => {
+                if self.state == State::Master {
+                    self.master_adver_interval_us = self.own_interval_us();
+                    let wait_us = self.master_down_interval_us();
+                    self.enter_backup(now, Reason::SyncGroup, wait_us, out);
+                }
+            }
+        }
+    }
+
+    fn try_leave_fault(&mut self, now: Micros, reason: Reason, out: &mut Vec<Action>) {
+        if self.state == State::Fault && !self.has_own_fault() && !self.group_fault {
+            self.start(now, reason, out);
+        }
+    }
+
+    fn send_advert(&mut self, priority: u8, out: &mut Vec<Action>) {
+        self.counters.adverts_sent += 1;
+        if priority == 0 {
+            self.counters.priority_zero_sent += 1;
+        }
+        out.push(Action::SendAdvert { priority });
+    }
+
+    fn enter_master(&mut self, now: Micros, reason: Reason, out: &mut Vec<Action>) {
+        // The advert goes first so the old master drops the addresses before our GARPs.
+        self.send_advert(self.effective_priority, out);
+        out.push(Action::BecomeMaster);
+        self.master_adver_interval_us = self.own_interval_us();
+        self.master_address = Some(self.config.primary_address);
+        self.deadline = Some(now + self.own_interval_us());
+        self.preempt_allowed_at = None;
+        self.counters.become_master += 1;
+        self.transition(State::Master, reason, now, out);
+    }
+
+    fn enter_backup(&mut self, now: Micros, reason: Reason, wait_us: u64, out: &mut Vec<Action>) {
+        if self.state == State::Master {
+            self.counters.release_master += 1;
+        }
+        out.push(Action::BecomeBackup);
+        self.deadline = Some(now + wait_us);
+        self.down_timer_reason = Reason::MasterDownTimerExpired;
+        self.transition(State::Backup, reason, now, out);
+    }
+
+    fn enter_fault(&mut self, now: Micros, reason: Reason, out: &mut Vec<Action>) {
+        if self.state == State::Master {
+            // Like keepalived: hand over at once rather than after Master_Down_Interval. Pointless
+            // when the link itself is gone.
+            if reason != Reason::InterfaceDown {
+                self.send_advert(0, out);
+            }
+            self.counters.release_master += 1;
+        }
+        out.push(Action::BecomeFault);
+        self.deadline = None;
+        self.master_address = None;
+        self.master_adver_interval_us = self.own_interval_us();
+        self.transition(State::Fault, reason, now, out);
+    }
+
+    fn transition(&mut self, to: State, reason: Reason, now: Micros, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        self.state_since = now;
+        out.push(Action::Transition { from, to, reason });
+    }
+}
+
+/// keepalived's weight rule: a negative weight applies while down, a positive one while up, and
+/// weight 0 only decides Fault.
+fn weight_contribution(object: &TrackedObject, up: bool) -> i32 {
+    let weight = i32::from(object.weight);
+    match (weight.signum(), up) {
+        (-1, false) | (1, true) => weight,
+        _ => 0,
+    }
+}
+
+/// RFC 9568 §6.4.3 tie-break: unsigned integer comparison of the addresses in network byte order.
+/// Addresses of different families never compare greater (such adverts are dropped earlier).
+pub(crate) fn address_is_greater(theirs: IpAddr, ours: IpAddr) -> bool {
+    match (theirs, ours) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(a) > u32::from(b),
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(a) > u128::from(b),
+        _ => false,
+    }
+}

@@ -1,0 +1,130 @@
+//! keepalived's `vrrp_sync_group`: members that change state together. When one member becomes
+//! Master or Backup on its own, the others follow; while any member has a fault of its own, every
+//! member is held in Fault, and they all come back together.
+
+use crate::router::{Action, GroupCommand, Input, Reason, Router, State};
+use crate::time::Micros;
+
+/// An action together with the member (index into the group) that must carry it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberAction {
+    /// Index of the member in the group, as given to [`SyncGroup::new`].
+    pub member: usize,
+    /// What to do.
+    pub action: Action,
+}
+
+/// A set of routers that change state together. It owns its members; feed every input for a
+/// member through [`SyncGroup::handle`] so the others can follow.
+#[derive(Clone, Debug)]
+pub struct SyncGroup {
+    members: Vec<Router>,
+    scratch: Vec<Action>,
+    commands: Vec<(usize, GroupCommand)>,
+}
+
+impl SyncGroup {
+    /// Groups routers that are still in Initialize.
+    pub fn new(members: Vec<Router>) -> SyncGroup {
+        SyncGroup { members, scratch: Vec::new(), commands: Vec::new() }
+    }
+
+    /// The members, in the order given to [`SyncGroup::new`].
+    pub fn members(&self) -> &[Router] {
+        &self.members
+    }
+
+    /// One member.
+    pub fn member(&self, index: usize) -> &Router {
+        &self.members[index]
+    }
+
+    /// The earliest deadline of any member.
+    pub fn next_deadline(&self) -> Option<Micros> {
+        self.members.iter().filter_map(Router::next_deadline).min()
+    }
+
+    /// Starts every member, then lines the group up behind any member that came up as Master
+    /// (an address owner does).
+    pub fn startup(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
+        for index in 0..self.members.len() {
+            self.handle(index, Input::Startup, now, out);
+        }
+    }
+
+    /// Stops every member (Masters send their priority-0 adverts).
+    pub fn shutdown(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
+        for index in 0..self.members.len() {
+            self.handle(index, Input::Shutdown, now, out);
+        }
+    }
+
+    /// Delivers [`Input::Timer`] to every member whose deadline has been reached.
+    pub fn handle_timers(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
+        for index in 0..self.members.len() {
+            if self.members[index].next_deadline().is_some_and(|d| d <= now) {
+                self.handle(index, Input::Timer, now, out);
+            }
+        }
+    }
+
+    /// Feeds one input to one member, then makes the others follow.
+    pub fn handle(&mut self, member: usize, input: Input, now: Micros, out: &mut Vec<MemberAction>) {
+        self.deliver(member, input, now, out);
+        while let Some((index, command)) = self.commands.pop() {
+            self.deliver(index, Input::SyncGroup(command), now, out);
+        }
+        self.settle_faults(now, out);
+    }
+
+    fn deliver(&mut self, member: usize, input: Input, now: Micros, out: &mut Vec<MemberAction>) {
+        self.scratch.clear();
+        self.members[member].handle(input, now, &mut self.scratch);
+        let mut follow = None;
+        for &action in &self.scratch {
+            if let Action::Transition { to, reason, from } = action {
+                // Transitions we caused ourselves are not echoed back, or the group would loop.
+                if reason != Reason::SyncGroup && from != to {
+                    follow = match to {
+                        State::Master => Some(GroupCommand::Master),
+                        State::Backup => Some(GroupCommand::Backup),
+                        State::Fault | State::Initialize => None,
+                    };
+                }
+            }
+            out.push(MemberAction { member, action });
+        }
+        if let Some(command) = follow {
+            for index in (0..self.members.len()).filter(|&i| i != member) {
+                self.commands.push((index, command));
+            }
+        }
+    }
+
+    /// Holds every member in Fault while any member has a fault of its own, and releases them
+    /// all together when the last one clears.
+    fn settle_faults(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
+        let any_fault = self.members.iter().any(Router::has_own_fault);
+        for index in 0..self.members.len() {
+            let held = self.members[index].held_by_group_fault();
+            if any_fault && !held {
+                self.deliver(index, Input::SyncGroup(GroupCommand::Fault), now, out);
+            } else if !any_fault && held {
+                self.deliver(index, Input::SyncGroup(GroupCommand::FaultCleared), now, out);
+            }
+        }
+        // Members released from Fault come back as Backup (or Master for an owner); a Master
+        // among them pulls the rest along.
+        self.commands.clear();
+        if !any_fault {
+            if let Some(master) = self.members.iter().position(|r| r.state() == State::Master) {
+                for index in 0..self.members.len() {
+                    if index != master && self.members[index].state() == State::Backup {
+                        self.deliver(index, Input::SyncGroup(GroupCommand::Master), now, out);
+                    }
+                }
+            }
+        }
+        self.commands.clear();
+    }
+}
