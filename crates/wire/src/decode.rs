@@ -1,0 +1,460 @@
+//! Decoding received packets: the IPv4 header as a raw socket delivers it, the VRRP message, and
+//! every context-free validation of RFC 9568 §7.1 / RFC 3768 §7.1, in that order.
+//!
+//! Two levels: [`inspect_message`] reads every field it can and names the first rule the packet
+//! breaks (what `vipd sniff` prints); the `decode_*` functions turn a clean inspection into an
+//! [`Advert`] or return the error the daemon counts.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use nom::bytes::complete::take;
+use nom::number::complete::{be_u16, be_u32, be_u8};
+use nom::{IResult, Parser};
+
+use crate::advert::{Addresses, Advert, Auth, Family, Version, TYPE_ADVERTISEMENT};
+use crate::checksum::{sum_words, verifies, ChecksumFlavour, IPPROTO_VRRP};
+use crate::error::WireError;
+
+/// IP protocol number of the IPsec Authentication Header (keepalived's `auth_type AH`).
+pub const IPPROTO_AH: u8 = 51;
+
+/// TTL / hop limit every VRRP packet must arrive with (RFC 9568 §5.1.1.3).
+pub const REQUIRED_TTL: u8 = 255;
+
+/// Length of the fixed VRRP header.
+pub const HEADER_LEN: usize = 8;
+
+/// Length of the VRRPv2 authentication data.
+pub const AUTH_DATA_LEN: usize = 8;
+
+/// Receive-side choices that depend on how the virtual router is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Reject packets whose TTL / hop limit is not 255. RFC 9568 requires it; keepalived skips
+    /// the check for unicast peers, whose adverts may cross routers.
+    pub require_ttl_255: bool,
+}
+
+impl DecodeOptions {
+    /// The RFC's rules, for multicast adverts.
+    pub const MULTICAST: DecodeOptions = DecodeOptions {
+        require_ttl_255: true,
+    };
+    /// keepalived's rules for unicast peers: any TTL.
+    pub const UNICAST: DecodeOptions = DecodeOptions {
+        require_ttl_255: false,
+    };
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions::MULTICAST
+    }
+}
+
+/// The fixed VRRP header fields exactly as received, before interpretation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderFields {
+    /// Version field (upper nibble of byte 0).
+    pub version: u8,
+    /// Type field (lower nibble of byte 0).
+    pub kind: u8,
+    /// Virtual router ID.
+    pub vrid: u8,
+    /// Priority.
+    pub priority: u8,
+    /// Count of addresses declared.
+    pub count: u8,
+    /// VRRPv2 authentication type; `None` for other versions.
+    pub auth_type: Option<u8>,
+    /// The interval field: 8 bits (v2) or the low 12 bits (v3 and unknown versions).
+    pub adver_int: u16,
+    /// Checksum field.
+    pub checksum: u16,
+}
+
+/// The outcome of checking a received checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChecksumVerdict {
+    /// The checksum verifies in this flavour.
+    Good(ChecksumFlavour),
+    /// The checksum verifies in no flavour allowed for this version and family.
+    Bad,
+}
+
+impl ChecksumVerdict {
+    /// `"pseudo-header"`, `"plain"` or `"bad"`, as `vipd sniff` prints it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChecksumVerdict::Good(flavour) => flavour.name(),
+            ChecksumVerdict::Bad => "bad",
+        }
+    }
+}
+
+/// Everything readable from a VRRP message, plus the first validation rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// Fixed header fields as received.
+    pub fields: HeaderFields,
+    /// The complete addresses present, at most as many as declared (a short packet yields
+    /// fewer).
+    pub addresses: Addresses,
+    /// VRRPv2 authentication data, when the packet is v2 and long enough to hold it.
+    pub auth_data: Option<[u8; AUTH_DATA_LEN]>,
+    /// Checksum verification outcome.
+    pub checksum: ChecksumVerdict,
+    /// The first context-free rule broken, in RFC 9568 §7.1 order; `None` for a valid advert.
+    pub error: Option<WireError>,
+}
+
+impl Inspection {
+    /// The advert, if the packet broke no rule.
+    pub fn into_advert(self) -> Result<(Advert, ChecksumFlavour), WireError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let flavour = match self.checksum {
+            ChecksumVerdict::Good(flavour) => flavour,
+            ChecksumVerdict::Bad => return Err(WireError::Checksum),
+        };
+        let version = match self.fields.version {
+            2 => Version::V2,
+            3 => Version::V3,
+            _ => return Err(WireError::Version),
+        };
+        let auth = match (version, self.fields.auth_type) {
+            (Version::V2, Some(0)) => Auth::None,
+            (Version::V2, Some(1)) => Auth::SimplePassword(self.auth_data.unwrap_or_default()),
+            (Version::V2, Some(2)) => Auth::Ah,
+            (Version::V2, Some(other)) => Auth::Other(other),
+            _ => Auth::None,
+        };
+        let advert = Advert {
+            version,
+            vrid: self.fields.vrid,
+            priority: self.fields.priority,
+            max_adver_int: self.fields.adver_int,
+            addresses: self.addresses,
+            auth,
+        };
+        Ok((advert, flavour))
+    }
+}
+
+/// The IPv4 header of a received packet, as far as VRRP cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4HeaderView {
+    /// Type of service / DSCP+ECN byte.
+    pub tos: u8,
+    /// Time to live.
+    pub ttl: u8,
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Header length in bytes (IHL × 4); above 20 when options are present.
+    pub header_len: usize,
+    /// Total length field.
+    pub total_len: u16,
+    /// Whether an IPsec AH header sat between the IP header and the VRRP message.
+    pub authentication_header: bool,
+}
+
+impl Ipv4HeaderView {
+    /// Whether the header carries options.
+    pub fn has_options(&self) -> bool {
+        self.header_len > 20
+    }
+}
+
+/// A valid advert received over IPv4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv4Received {
+    /// The IP header it came with.
+    pub header: Ipv4HeaderView,
+    /// The advert.
+    pub advert: Advert,
+    /// The checksum flavour the sender used.
+    pub checksum: ChecksumFlavour,
+}
+
+/// A valid advert received over IPv6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv6Received {
+    /// Source address (from the socket).
+    pub src: Ipv6Addr,
+    /// Destination address (from the socket).
+    pub dst: Ipv6Addr,
+    /// Hop limit (from `IPV6_RECVHOPLIMIT`).
+    pub hop_limit: u8,
+    /// The advert.
+    pub advert: Advert,
+    /// Always [`ChecksumFlavour::PseudoHeader`]; kept for symmetry with IPv4.
+    pub checksum: ChecksumFlavour,
+}
+
+type ParseResult<'a, T> = IResult<&'a [u8], T, nom::error::Error<&'a [u8]>>;
+
+fn parse_fixed_header(input: &[u8]) -> ParseResult<'_, HeaderFields> {
+    let (rest, (version_type, vrid, priority, count, interval_word, checksum)) =
+        (be_u8, be_u8, be_u8, be_u8, be_u16, be_u16).parse(input)?;
+    let version = version_type >> 4;
+    let (auth_type, adver_int) = if version == 2 {
+        (Some((interval_word >> 8) as u8), interval_word & 0x00ff)
+    } else {
+        (None, interval_word & 0x0fff)
+    };
+    let fields = HeaderFields {
+        version,
+        kind: version_type & 0x0f,
+        vrid,
+        priority,
+        count,
+        auth_type,
+        adver_int,
+        checksum,
+    };
+    Ok((rest, fields))
+}
+
+fn parse_ipv6_address(input: &[u8]) -> ParseResult<'_, Ipv6Addr> {
+    let (rest, bytes) = take(16usize).parse(input)?;
+    let mut octets = [0u8; 16];
+    octets.copy_from_slice(bytes);
+    Ok((rest, Ipv6Addr::from(octets)))
+}
+
+/// Reads up to `declared` addresses, as many as `input` really holds: the allocation is bounded
+/// by the bytes received, never by the count the packet claims.
+fn parse_addresses(mut input: &[u8], family: Family, declared: usize) -> (&[u8], Addresses) {
+    let present = declared.min(input.len() / family.address_len());
+    match family {
+        Family::V4 => {
+            let mut list = Vec::with_capacity(present);
+            for _ in 0..present {
+                match be_u32::<_, nom::error::Error<&[u8]>>(input) {
+                    Ok((rest, raw)) => {
+                        list.push(Ipv4Addr::from(raw));
+                        input = rest;
+                    }
+                    Err(_) => break,
+                }
+            }
+            (input, Addresses::V4(list))
+        }
+        Family::V6 => {
+            let mut list = Vec::with_capacity(present);
+            for _ in 0..present {
+                match parse_ipv6_address(input) {
+                    Ok((rest, addr)) => {
+                        list.push(addr);
+                        input = rest;
+                    }
+                    Err(_) => break,
+                }
+            }
+            (input, Addresses::V6(list))
+        }
+    }
+}
+
+/// Checksum flavours a sender may legitimately use, most common first.
+fn allowed_flavours(version: u8, family: Family) -> &'static [ChecksumFlavour] {
+    match (version, family) {
+        (2, _) => &[ChecksumFlavour::Plain],
+        (_, Family::V4) => &[ChecksumFlavour::PseudoHeader, ChecksumFlavour::Plain],
+        (_, Family::V6) => &[ChecksumFlavour::PseudoHeader],
+    }
+}
+
+/// Reads a VRRP message that arrived from `src` to `dst` with `ttl`, verifies its checksum and
+/// names the first rule it breaks. Fails only when not even the 8-byte fixed header is there.
+///
+/// `src` and `dst` must be of one family; it selects the address length and pseudo-header.
+pub fn inspect_message(
+    message: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    options: DecodeOptions,
+) -> Result<Inspection, WireError> {
+    let family = Family::of(&src);
+    let (after_header, fields) = parse_fixed_header(message).map_err(|_| WireError::Length)?;
+    let (after_addresses, addresses) =
+        parse_addresses(after_header, family, usize::from(fields.count));
+    let auth_data = if fields.version == 2 {
+        after_addresses.get(..AUTH_DATA_LEN).map(|bytes| {
+            let mut data = [0u8; AUTH_DATA_LEN];
+            data.copy_from_slice(bytes);
+            data
+        })
+    } else {
+        None
+    };
+
+    let message_sum = sum_words(message, 0);
+    let checksum = allowed_flavours(fields.version, family)
+        .iter()
+        .copied()
+        .find(|flavour| verifies(message_sum, *flavour, src, dst, message.len()))
+        .map_or(ChecksumVerdict::Bad, ChecksumVerdict::Good);
+
+    let version_ok = match family {
+        Family::V4 => fields.version == 2 || fields.version == 3,
+        Family::V6 => fields.version == 3,
+    };
+    let auth_len = if fields.version == 2 {
+        AUTH_DATA_LEN
+    } else {
+        0
+    };
+    let expected_len = HEADER_LEN + usize::from(fields.count) * family.address_len() + auth_len;
+
+    let error = if options.require_ttl_255 && ttl != REQUIRED_TTL {
+        Some(WireError::Ttl)
+    } else if !version_ok {
+        Some(WireError::Version)
+    } else if message.len() != expected_len {
+        Some(WireError::Length)
+    } else if checksum == ChecksumVerdict::Bad {
+        Some(WireError::Checksum)
+    } else if fields.vrid == 0 {
+        Some(WireError::VrId)
+    } else if fields.kind != TYPE_ADVERTISEMENT {
+        Some(WireError::InvalidType)
+    } else if matches!(fields.auth_type, Some(auth_type) if auth_type > 2) {
+        Some(WireError::AuthTypeInvalid)
+    } else if fields.count == 0 {
+        Some(WireError::AddressList)
+    } else if fields.adver_int == 0 {
+        Some(WireError::AdverInterval)
+    } else {
+        None
+    };
+
+    Ok(Inspection {
+        fields,
+        addresses,
+        auth_data,
+        checksum,
+        error,
+    })
+}
+
+/// Reads the IPv4 header a raw socket delivers (or a capture holds) and returns it with the
+/// VRRP message it carries, skipping IP options and an AH header. Trailing bytes beyond the
+/// total length (Ethernet padding) are dropped.
+pub fn split_ipv4_packet(packet: &[u8]) -> Result<(Ipv4HeaderView, &[u8]), WireError> {
+    let (_, (version_ihl, tos, total_len, _id, _frag, ttl, protocol, _hcs, src, dst)) = (
+        be_u8, be_u8, be_u16, be_u16, be_u16, be_u8, be_u8, be_u16, be_u32, be_u32,
+    )
+        .parse(packet)
+        .map_err(|_: nom::Err<nom::error::Error<&[u8]>>| WireError::Truncated)?;
+    if version_ihl >> 4 != 4 {
+        return Err(WireError::NotVrrp);
+    }
+    let header_len = usize::from(version_ihl & 0x0f) * 4;
+    let total = usize::from(total_len);
+    if header_len < 20 || total < header_len || packet.len() < total {
+        return Err(WireError::Truncated);
+    }
+    let mut payload = &packet[header_len..total];
+    let authentication_header = protocol == IPPROTO_AH;
+    if authentication_header {
+        payload = skip_authentication_header(payload)?;
+    } else if protocol != IPPROTO_VRRP {
+        return Err(WireError::NotVrrp);
+    }
+    let header = Ipv4HeaderView {
+        tos,
+        ttl,
+        src: Ipv4Addr::from(src),
+        dst: Ipv4Addr::from(dst),
+        header_len,
+        total_len,
+        authentication_header,
+    };
+    Ok((header, payload))
+}
+
+/// Skips an RFC 4302 AH header whose next header is VRRP.
+fn skip_authentication_header(payload: &[u8]) -> Result<&[u8], WireError> {
+    let (next_header, length_words) = match payload {
+        [next, len, ..] => (*next, *len),
+        _ => return Err(WireError::Truncated),
+    };
+    if next_header != IPPROTO_VRRP {
+        return Err(WireError::NotVrrp);
+    }
+    let ah_len = (usize::from(length_words) + 2) * 4;
+    payload.get(ah_len..).ok_or(WireError::Truncated)
+}
+
+/// Inspects an IPv4 packet: IP-level problems fail, VRRP-level ones land in
+/// [`Inspection::error`].
+pub fn inspect_ipv4_packet(
+    packet: &[u8],
+    options: DecodeOptions,
+) -> Result<(Ipv4HeaderView, Inspection), WireError> {
+    let (header, message) = split_ipv4_packet(packet)?;
+    let inspection = inspect_message(
+        message,
+        header.src.into(),
+        header.dst.into(),
+        header.ttl,
+        options,
+    )?;
+    Ok((header, inspection))
+}
+
+/// Decodes and validates an IPv4 packet as a raw `IPPROTO_VRRP` socket delivers it (IP header
+/// included), with the RFC's multicast rules.
+pub fn decode_ipv4_packet(packet: &[u8]) -> Result<Ipv4Received, WireError> {
+    decode_ipv4_packet_with(packet, DecodeOptions::MULTICAST)
+}
+
+/// [`decode_ipv4_packet`] with explicit [`DecodeOptions`].
+pub fn decode_ipv4_packet_with(
+    packet: &[u8],
+    options: DecodeOptions,
+) -> Result<Ipv4Received, WireError> {
+    let (header, inspection) = inspect_ipv4_packet(packet, options)?;
+    let (advert, checksum) = inspection.into_advert()?;
+    Ok(Ipv4Received {
+        header,
+        advert,
+        checksum,
+    })
+}
+
+/// Decodes and validates the VRRP payload of an IPv6 packet; a raw IPv6 socket delivers no IP
+/// header, so addresses and hop limit come from the socket (`recvmsg` name and
+/// `IPV6_HOPLIMIT` control message).
+pub fn decode_ipv6_payload(
+    payload: &[u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+) -> Result<Ipv6Received, WireError> {
+    decode_ipv6_payload_with(payload, src, dst, hop_limit, DecodeOptions::MULTICAST)
+}
+
+/// [`decode_ipv6_payload`] with explicit [`DecodeOptions`].
+pub fn decode_ipv6_payload_with(
+    payload: &[u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    options: DecodeOptions,
+) -> Result<Ipv6Received, WireError> {
+    let inspection = inspect_message(payload, src.into(), dst.into(), hop_limit, options)?;
+    let (advert, checksum) = inspection.into_advert()?;
+    Ok(Ipv6Received {
+        src,
+        dst,
+        hop_limit,
+        advert,
+        checksum,
+    })
+}
