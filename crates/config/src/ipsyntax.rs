@@ -6,9 +6,7 @@
 
 use std::net::IpAddr;
 
-use crate::model::{
-    Family, Prefix, RouteKind, RuleAction, Scope, VirtualRoute, VirtualRule, Vip,
-};
+use crate::model::{Family, Prefix, RouteKind, RuleAction, Scope, Vip, VirtualRoute, VirtualRule};
 
 /// Longest interface name Linux accepts (IFNAMSIZ - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
@@ -23,7 +21,12 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
             "interface name \"{name}\" is longer than Linux's {MAX_IFNAME_LEN} characters"
         ));
     }
-    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c.is_whitespace() || c == ':') {
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c == ':')
+    {
         return Err(format!(
             "\"{name}\" is not a valid interface name (no '/', ':' or spaces)"
         ));
@@ -83,12 +86,20 @@ fn mask(addr: IpAddr, len: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
             let bits = u32::from(a);
-            let m = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
             IpAddr::V4((bits & m).into())
         }
         IpAddr::V6(a) => {
             let bits = u128::from(a);
-            let m = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
             IpAddr::V6((bits & m).into())
         }
     }
@@ -96,7 +107,10 @@ fn mask(addr: IpAddr, len: u8) -> IpAddr {
 
 /// Parses a number in decimal or `0x` hex.
 pub fn parse_u32(token: &str) -> Option<u32> {
-    match token.strip_prefix("0x").or_else(|| token.strip_prefix("0X")) {
+    match token
+        .strip_prefix("0x")
+        .or_else(|| token.strip_prefix("0X"))
+    {
         Some(hex) => u32::from_str_radix(hex, 16).ok(),
         None => token.parse().ok(),
     }
@@ -370,7 +384,9 @@ pub fn parse_rule(text: &str, instance_family: Family) -> Result<VirtualRule, St
     let mut action = None;
     let mut set_action = |a: RuleAction, token: &str| -> Result<(), String> {
         if action.is_some() {
-            return Err(format!("a second action \"{token}\" (a rule has one table or type)"));
+            return Err(format!(
+                "a second action \"{token}\" (a rule has one table or type)"
+            ));
         }
         action = Some(a);
         Ok(())
@@ -476,17 +492,33 @@ mod tests {
     #[test]
     fn vip_errors_name_the_token() {
         assert!(parse_vip("192.0.2.3/33").unwrap_err().contains("\"33\""));
-        assert!(parse_vip("192.0.2.300").unwrap_err().contains("192.0.2.300"));
-        assert!(parse_vip("192.0.2.3 frobnicate").unwrap_err().contains("\"frobnicate\""));
-        assert!(parse_vip("192.0.2.3 dev").unwrap_err().contains("\"dev\" needs a value"));
-        assert!(parse_vip("192.0.2.3 peer 192.0.2.9").unwrap_err().contains("not supported"));
-        assert!(parse_vip("192.0.2.3 dev averyveryverylongname").unwrap_err().contains("15"));
+        assert!(parse_vip("192.0.2.300")
+            .unwrap_err()
+            .contains("192.0.2.300"));
+        assert!(parse_vip("192.0.2.3 frobnicate")
+            .unwrap_err()
+            .contains("\"frobnicate\""));
+        assert!(parse_vip("192.0.2.3 dev")
+            .unwrap_err()
+            .contains("\"dev\" needs a value"));
+        assert!(parse_vip("192.0.2.3 peer 192.0.2.9")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse_vip("192.0.2.3 dev averyveryverylongname")
+            .unwrap_err()
+            .contains("15"));
     }
 
     #[test]
     fn route_forms() {
         let r = parse_route("0.0.0.0/0 via 203.0.113.1 table 250", Family::V4).unwrap();
-        assert_eq!(r.to, Prefix { addr: "0.0.0.0".parse().unwrap(), len: 0 });
+        assert_eq!(
+            r.to,
+            Prefix {
+                addr: "0.0.0.0".parse().unwrap(),
+                len: 0
+            }
+        );
         assert_eq!(r.via, Some("203.0.113.1".parse().unwrap()));
         assert_eq!(r.table, Some(250));
         assert_eq!(r.kind, RouteKind::Unicast);
@@ -510,12 +542,26 @@ mod tests {
 
     #[test]
     fn route_errors() {
-        assert!(parse_route("198.51.100.1/24 via 192.0.2.1", Family::V4).unwrap_err().contains("host bits"));
-        assert!(parse_route("0.0.0.0/0 via 2001:db8::1", Family::V4).unwrap_err().contains("IPv6"));
-        assert!(parse_route("via 192.0.2.1", Family::V4).unwrap_err().contains("no destination"));
-        assert!(parse_route("0.0.0.0/0 via 192.0.2.1 table banana", Family::V4).unwrap_err().contains("\"banana\""));
-        assert!(parse_route("0.0.0.0/0 wibble", Family::V4).unwrap_err().contains("\"wibble\""));
-        assert!(parse_route("blackhole 0.0.0.0/0 via 192.0.2.1", Family::V4).unwrap_err().contains("no via"));
+        assert!(parse_route("198.51.100.1/24 via 192.0.2.1", Family::V4)
+            .unwrap_err()
+            .contains("host bits"));
+        assert!(parse_route("0.0.0.0/0 via 2001:db8::1", Family::V4)
+            .unwrap_err()
+            .contains("IPv6"));
+        assert!(parse_route("via 192.0.2.1", Family::V4)
+            .unwrap_err()
+            .contains("no destination"));
+        assert!(
+            parse_route("0.0.0.0/0 via 192.0.2.1 table banana", Family::V4)
+                .unwrap_err()
+                .contains("\"banana\"")
+        );
+        assert!(parse_route("0.0.0.0/0 wibble", Family::V4)
+            .unwrap_err()
+            .contains("\"wibble\""));
+        assert!(parse_route("blackhole 0.0.0.0/0 via 192.0.2.1", Family::V4)
+            .unwrap_err()
+            .contains("no via"));
     }
 
     #[test]
@@ -530,7 +576,11 @@ mod tests {
         assert_eq!(r.family, Family::V4);
         assert_eq!(r.from.unwrap().len, 24);
 
-        let r = parse_rule("from 2001:db8::/32 iif eth0 fwmark 0x10/0xff unreachable", Family::V4).unwrap();
+        let r = parse_rule(
+            "from 2001:db8::/32 iif eth0 fwmark 0x10/0xff unreachable",
+            Family::V4,
+        )
+        .unwrap();
         assert_eq!(r.family, Family::V6);
         assert_eq!(r.fwmark, Some((16, 255)));
         assert_eq!(r.action, RuleAction::Unreachable);
@@ -542,10 +592,22 @@ mod tests {
 
     #[test]
     fn rule_errors() {
-        assert!(parse_rule("to all priority 5", Family::V4).unwrap_err().contains("no action"));
-        assert!(parse_rule("to all lookup 250 priority x", Family::V4).unwrap_err().contains("\"x\""));
-        assert!(parse_rule("from 192.0.2.0/24 to 2001:db8::/32 table 1", Family::V4).unwrap_err().contains("families"));
-        assert!(parse_rule("to all lookup 1 bogus", Family::V4).unwrap_err().contains("\"bogus\""));
-        assert!(parse_rule("to all lookup 1 table 2", Family::V4).unwrap_err().contains("second action"));
+        assert!(parse_rule("to all priority 5", Family::V4)
+            .unwrap_err()
+            .contains("no action"));
+        assert!(parse_rule("to all lookup 250 priority x", Family::V4)
+            .unwrap_err()
+            .contains("\"x\""));
+        assert!(
+            parse_rule("from 192.0.2.0/24 to 2001:db8::/32 table 1", Family::V4)
+                .unwrap_err()
+                .contains("families")
+        );
+        assert!(parse_rule("to all lookup 1 bogus", Family::V4)
+            .unwrap_err()
+            .contains("\"bogus\""));
+        assert!(parse_rule("to all lookup 1 table 2", Family::V4)
+            .unwrap_err()
+            .contains("second action"));
     }
 }

@@ -239,8 +239,12 @@ mod tests {
         let doc = "a:\n  b: 0.10\n  c: [x, 01234]\n  d: yes\n";
         let node = parse(doc).unwrap();
         eprintln!("{node:#?}");
-        let Value::Map(top) = &node.value else { panic!() };
-        let Value::Map(inner) = &top[0].1.value else { panic!() };
+        let Value::Map(top) = &node.value else {
+            panic!()
+        };
+        let Value::Map(inner) = &top[0].1.value else {
+            panic!()
+        };
         assert_eq!(inner[0].0.pos, Pos { line: 2, col: 3 });
         assert_eq!(inner[0].1.pos, Pos { line: 2, col: 6 });
         assert_eq!(inner[0].1.scalar_text().as_deref(), Some("0.10"));
