@@ -30,6 +30,9 @@ pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
 /// Every lab namespace starts with this, followed by the creating process's pid.
 pub const NETNS_PREFIX: &str = "vt";
 
+/// Every lab dir in `$TMPDIR` starts with this, followed by the creating process's pid.
+const LAB_DIR_PREFIX: &str = "vipd-lab-";
+
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The vipd binary built by cargo for this test binary.
@@ -117,22 +120,33 @@ fn kill_and_delete_netns(netns: &str) {
     let _ = run_ip(&["netns", "del", netns]);
 }
 
+/// The pid encoded in `name` after `prefix` (`<prefix><pid>-…`), if it has that shape.
+fn owner_pid(name: &str, prefix: &str) -> Option<u32> {
+    let rest = name.strip_prefix(prefix)?;
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 || !rest[digits..].starts_with('-') {
+        return None;
+    }
+    rest[..digits].parse().ok()
+}
+
 /// Deletes lab namespaces (`vt<pid>-…`) whose creating process no longer exists, killing what
-/// still runs inside them, so an earlier run that was SIGKILLed does not leak forever.
+/// still runs inside them, so an earlier run that was SIGKILLed does not leak forever; also the
+/// lab dirs (`$TMPDIR/vipd-lab-<pid>-…`) such runs left.
 pub fn reap_stale() {
     for netns in list_netns() {
-        let Some(rest) = netns.strip_prefix(NETNS_PREFIX) else {
-            continue;
-        };
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        if digits.is_empty() || !rest[digits.len()..].starts_with('-') {
-            continue;
-        }
-        let Ok(pid) = digits.parse::<u32>() else {
-            continue;
-        };
-        if !pid_alive(pid) {
+        if owner_pid(&netns, NETNS_PREFIX).is_some_and(|pid| !pid_alive(pid)) {
             kill_and_delete_netns(&netns);
+        }
+    }
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if owner_pid(name, LAB_DIR_PREFIX).is_some_and(|pid| !pid_alive(pid)) {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -188,8 +202,10 @@ impl Lab {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .take(60)
             .collect();
-        let dir =
-            std::env::temp_dir().join(format!("vipd-lab-{}-{n}-{safe_name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "{LAB_DIR_PREFIX}{}-{n}-{safe_name}",
+            std::process::id()
+        ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let switch_ns = format!("{prefix}sw");

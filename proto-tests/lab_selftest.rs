@@ -107,37 +107,53 @@ fn lab_selftest_namespaces_go_on_a_normal_drop() {
     assert!(left.is_empty(), "namespaces left after drop: {left:?}");
 }
 
-#[test]
-fn lab_selftest_stale_namespaces_of_dead_runs_are_reaped() {
-    // A pid that runs nothing stands for a test run that was SIGKILLed.
-    let dead_pid = (3_000_000u32..3_100_000)
-        .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
-        .expect("a free pid");
-    let stale = format!("{NETNS_PREFIX}{dead_pid}-0-stale");
-    let ours = format!("{NETNS_PREFIX}{}-999999-alive", std::process::id());
-    for ns in [&stale, &ours] {
+/// A namespace made by hand in a test, deleted however the test ends.
+struct NetnsGuard(String);
+
+impl NetnsGuard {
+    fn add(name: String) -> NetnsGuard {
         let out = std::process::Command::new("ip")
-            .args(["netns", "add", ns])
+            .args(["netns", "add", &name])
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "ip netns add {ns}: {}",
+            "ip netns add {name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        NetnsGuard(name)
     }
+}
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn lab_selftest_stale_namespaces_of_dead_runs_are_reaped() {
+    // A pid that runs nothing stands for a test run that was SIGKILLed. Our own pid in the rest of
+    // the name keeps two concurrent runs of this test from picking the same name.
+    let dead_pid = (3_000_000u32..3_100_000)
+        .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        .expect("a free pid");
+    let me = std::process::id();
+    let stale = NetnsGuard::add(format!("{NETNS_PREFIX}{dead_pid}-stale{me}"));
+    let alive = NetnsGuard::add(format!("{NETNS_PREFIX}{me}-alive"));
     let lab = Lab::new("selftest_reap");
     let netns = list_netns();
-    let _ = std::process::Command::new("ip")
-        .args(["netns", "del", &ours])
-        .output();
     assert!(
-        !netns.contains(&stale),
-        "stale namespace {stale} survived Lab::new"
+        !netns.contains(&stale.0),
+        "stale namespace {} survived Lab::new",
+        stale.0
     );
     assert!(
-        netns.contains(&ours),
-        "Lab::new reaped {ours} of a live process"
+        netns.contains(&alive.0),
+        "Lab::new reaped {} of a live process",
+        alive.0
     );
     drop(lab);
 }
