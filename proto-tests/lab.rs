@@ -618,6 +618,27 @@ impl Node {
         }
     }
 
+    /// Starts tcpdump on `dev` writing packets that match `filter` (e.g. `"vrrp"`) to a pcap file
+    /// in the lab dir; it stops by itself after `max_packets`. Waits until tcpdump listens.
+    pub fn start_capture(&self, dev: &str, filter: &str, max_packets: u32) -> Capture {
+        let id = self.shared.next_id();
+        let path = self
+            .shared
+            .dir
+            .join(format!("{}-{dev}-{id}.pcap", self.name));
+        let mut argv = vec!["tcpdump", "-i", dev, "-n", "-U", "-w", path_str(&path)];
+        let count = max_packets.to_string();
+        argv.extend(["-c", &count]);
+        argv.extend(filter.split_whitespace());
+        let proc = self.spawn_labelled("tcpdump", &argv);
+        wait_for(
+            Duration::from_secs(5),
+            &format!("{}: tcpdump listening on {dev}", self.name),
+            || proc.log().contains("listening on"),
+        );
+        Capture { proc, path }
+    }
+
     /// Writes `yaml` to the lab dir and starts `vipd run` with its own runtime dir.
     pub fn start_vipd(&self, yaml: &str) -> VipdProc {
         let id = self.shared.next_id();
@@ -846,6 +867,23 @@ impl VipdProc {
         self.instance(instance)?["state"]
             .as_str()
             .map(str::to_owned)
+    }
+}
+
+/// A running tcpdump (see [`Node::start_capture`]).
+pub struct Capture {
+    proc: Proc,
+    path: PathBuf,
+}
+
+impl Capture {
+    /// Stops the capture (SIGINT, so the file is complete) and returns the pcap file's path.
+    pub fn stop(mut self) -> PathBuf {
+        self.proc.signal(SIGINT);
+        if self.proc.wait_exit(Duration::from_secs(3)).is_none() {
+            self.proc.kill();
+        }
+        self.path.clone()
     }
 }
 

@@ -211,6 +211,7 @@ fn lab_selftest_keepalived_pair_elects_and_fails_over_on_link_cut() {
         &["192.0.2.100/24"],
     ));
     let routers = [&gw_a, &gw_b];
+    let capture = client.start_capture("eth0", "vrrp", 20);
 
     wait_for(
         Duration::from_secs(10),
@@ -227,6 +228,13 @@ fn lab_selftest_keepalived_pair_elects_and_fails_over_on_link_cut() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+
+    let pcap = capture.stop();
+    let decoded = client.exec_stdout(&["tcpdump", "-n", "-r", pcap.to_str().unwrap()]);
+    assert!(
+        decoded.contains("192.0.2.1 > 224.0.0.18: VRRPv3, Advertisement, vrid 51, prio 150"),
+        "the client saw no advert of gw-a:\n{decoded}"
+    );
 
     let pinger = Pinger::start(
         &client,
