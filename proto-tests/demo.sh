@@ -86,6 +86,7 @@ for netns in $(ip netns list | awk '{print $1}' | grep -E '^vd[0-9]+-' || true);
 done
 
 if [[ $DAEMON == vipd ]]; then
+    command -v cargo >/dev/null || die "cargo is missing (scripts/setup.sh installs it)"
     echo "== building vipd (cargo build --release)"
     cargo build --release --quiet --bin vipd
     VIPD="${CARGO_TARGET_DIR:-$PWD/target}/release/vipd"
@@ -187,7 +188,22 @@ show_status() {
     done
 }
 
-exactly_one_holder() { holds_vip gw-a != holds_vip gw-b; }
+# Fails the demo showing the end of each router's log.
+fail() {
+    local name
+    for name in gw-a gw-b; do
+        [[ -f $WORK/$name.log ]] || continue
+        echo "   --- last lines of $name's $DAEMON log"
+        tail -n 8 "$WORK/$name.log" | sed 's/^/   /'
+    done
+    die "$@"
+}
+
+daemons_alive() {
+    local pid
+    for pid in "${DAEMON_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done
+}
+
 one_holder() {
     local count=0
     holds_vip gw-a && count=$((count + 1))
@@ -198,7 +214,12 @@ one_holder() {
 echo "== starting $DAEMON on gw-a and gw-b (VRRPv3, VRID 51, advert_int 0.1, VIP $VIP/24)"
 start_router gw-a 150
 start_router gw-b "$BACKUP_PRIORITY"
-wait_tenths 100 one_holder || { show_status; die "no single master after 10 s (logs in $WORK)"; }
+for tenth in $(seq 1 100); do
+    daemons_alive || fail "a $DAEMON process exited"
+    one_holder && break
+    [[ $tenth -eq 100 ]] && { show_status; fail "no single master after 10 s"; }
+    sleep 0.1
+done
 sleep 0.5 # let the backup settle so status shows the steady state
 echo "== election"
 show_status
@@ -211,10 +232,10 @@ wait_tenths 30 grep -q "bytes from" "$WORK/ping.log" || die "the client gets no 
 sleep 1
 ip -n "$SW" link set "${PORT[$MASTER]}" down
 CUT_NS=$(date +%s%N)
-wait_tenths 50 holds_vip "$BACKUP" || die "$BACKUP did not take $VIP over within 5 s"
+wait_tenths 50 holds_vip "$BACKUP" || fail "$BACKUP did not take $VIP over within 5 s"
 TAKEOVER_MS=$(( ($(date +%s%N) - CUT_NS) / 1000000 ))
 wait_tenths 30 ip netns exec "$(ns client)" ping -n -q -c 1 -W 0.2 "$VIP" >/dev/null ||
-    die "the client cannot reach $VIP after the takeover"
+    fail "the client cannot reach $VIP after the takeover"
 sleep 0.5
 kill -INT "$PING_PID" 2>/dev/null || true
 wait "$PING_PID" || true
