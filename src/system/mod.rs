@@ -1,2 +1,10 @@
 //! The Linux side: raw VRRP sockets, rtnetlink (addresses, links, macvlans, routes, rules), sysctls,
 //! nftables and AF_PACKET announcements. Makes the world match what the router asked for; decides nothing.
+
+pub mod announce;
+pub mod socket;
+pub mod netlink;
+pub mod nft;
+pub mod sysctl;
+#[cfg(test)]
+pub mod testns;

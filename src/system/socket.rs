@@ -149,8 +149,10 @@ impl VrrpSocket {
                 setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP, &mreq)?;
             }
         }
+        // SAFETY: the socket is owned by the AsyncFd and neither replaced nor closed behind it.
+        let fd = unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE)? };
         Ok(VrrpSocket {
-            fd: AsyncFd::with_interest(owned, Interest::READABLE)?,
+            fd,
             family,
             ifindex,
         })

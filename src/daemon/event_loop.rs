@@ -1,0 +1,797 @@
+//! The event loop: one task owns every router; packets, deadlines, netlink events, control
+//! requests and signals come in, router actions go out to sockets and to the reconciler.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use vipd_config as config;
+use vipd_router::{self as router, Action, Input, MemberAction, Micros, SyncGroup};
+use vipd_wire as wire;
+
+use super::control::ControlRequest;
+use super::effects::{self, Effect, EffectReport};
+use super::instance::Instance;
+use super::status::{InstanceStatus, StatusReport, VipStatus};
+use crate::system::announce;
+use crate::system::netlink::{NetEvent, Netlink};
+use crate::system::socket::{Family, PacketMeta, VrrpSocket};
+
+/// A datagram read by a socket's reader task.
+struct Received {
+    socket: usize,
+    data: Vec<u8>,
+    meta: PacketMeta,
+}
+
+struct SocketEntry {
+    ifindex: u32,
+    family: Family,
+    socket: Arc<VrrpSocket>,
+    /// Instance index by VRID.
+    by_vrid: [Option<usize>; 256],
+    reader: tokio::task::JoinHandle<()>,
+}
+
+pub struct Daemon {
+    start: Instant,
+    config: config::Config,
+    instances: Vec<Instance>,
+    groups: Vec<SyncGroup>,
+    /// Instance index of each group member.
+    group_members: Vec<Vec<usize>>,
+    sockets: Vec<SocketEntry>,
+    netlink: Netlink,
+    effects: mpsc::UnboundedSender<Effect>,
+    reports: mpsc::UnboundedReceiver<EffectReport>,
+    packets_tx: mpsc::Sender<Received>,
+    packets_rx: mpsc::Receiver<Received>,
+    control_rx: mpsc::Receiver<ControlRequest>,
+    net_events: Option<mpsc::Receiver<NetEvent>>,
+    errors: Vec<String>,
+    actions: Vec<MemberAction>,
+    encode_buf: bytes::BytesMut,
+}
+
+impl Daemon {
+    /// Sets up everything that does not depend on a particular instance, then each instance.
+    pub async fn start(
+        config: config::Config,
+        control_rx: mpsc::Receiver<ControlRequest>,
+    ) -> Result<Daemon, String> {
+        let netlink = Netlink::new().map_err(|e| e.to_string())?;
+        let mut errors = Vec::new();
+        let net_events = match netlink.subscribe() {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                errors.push(format!("no interface events: {e}"));
+                None
+            }
+        };
+        let (effects, reports) = effects::spawn(netlink.clone());
+        let (packets_tx, packets_rx) = mpsc::channel(4096);
+
+        let mut instances = Vec::new();
+        let mut group_members: Vec<Vec<usize>> = Vec::new();
+        let mut grouped = vec![false; config.instances.len()];
+        for group in &config.sync_groups {
+            let mut members = Vec::new();
+            for name in &group.members {
+                if let Some(index) = config.instances.iter().position(|i| &i.name == name) {
+                    if !grouped[index] {
+                        grouped[index] = true;
+                        members.push(index);
+                    }
+                }
+            }
+            if !members.is_empty() {
+                group_members.push(members);
+            }
+        }
+        for (index, done) in grouped.iter().enumerate() {
+            if !done {
+                group_members.push(vec![index]);
+            }
+        }
+        let mut placement = vec![(0usize, 0usize); config.instances.len()];
+        for (g, members) in group_members.iter().enumerate() {
+            for (m, &index) in members.iter().enumerate() {
+                placement[index] = (g, m);
+            }
+        }
+        for (index, cfg) in config.instances.iter().enumerate() {
+            let (g, m) = placement[index];
+            instances.push(Instance::new(cfg.clone(), g, m));
+        }
+
+        let mut daemon = Daemon {
+            start: Instant::now(),
+            config,
+            instances,
+            groups: Vec::new(),
+            group_members,
+            sockets: Vec::new(),
+            netlink,
+            effects,
+            reports,
+            packets_tx,
+            packets_rx,
+            control_rx,
+            net_events,
+            errors,
+            actions: Vec::new(),
+            encode_buf: bytes::BytesMut::with_capacity(1500),
+        };
+        for index in 0..daemon.instances.len() {
+            daemon.attach(index).await;
+            daemon.remove_stale_vips(index).await;
+        }
+        daemon.build_groups();
+        Ok(daemon)
+    }
+
+    fn now(&self) -> Micros {
+        Micros(self.start.elapsed().as_micros() as u64)
+    }
+
+    fn instant(&self, at: Micros) -> Instant {
+        self.start + Duration::from_micros(at.0)
+    }
+
+    /// Finds the instance's interface, source address and socket. Leaves them unset (and the
+    /// reason in status) when the interface is missing.
+    async fn attach(&mut self, index: usize) {
+        let ifname = self.instances[index].cfg.interface.clone();
+        let link = match self.netlink.link_by_name(&ifname).await {
+            Ok(link) => link,
+            Err(e) => {
+                self.instances[index].ifindex = None;
+                self.instances[index].link_up = false;
+                self.instances[index].set_error(Some(e.to_string()));
+                return;
+            }
+        };
+        let instance = &mut self.instances[index];
+        instance.ifindex = Some(link.ifindex);
+        instance.mac = link.mac;
+        instance.link_up = link.oper_up;
+        let family = instance.family;
+        let src = match instance.cfg.unicast_src_ip {
+            Some(ip) => Some(ip),
+            None => self.primary_address(link.ifindex, index).await,
+        };
+        let instance = &mut self.instances[index];
+        instance.src = src;
+        if src.is_none() {
+            instance.set_error(Some(format!(
+                "interface {ifname} has no {} address to send adverts from",
+                match family {
+                    Family::V4 => "IPv4",
+                    Family::V6 => "IPv6 link-local",
+                }
+            )));
+        }
+        match self.socket_for(link.ifindex, &ifname, family) {
+            Ok(socket) => {
+                let vrid = self.instances[index].cfg.vrid;
+                self.sockets[socket].by_vrid[usize::from(vrid)] = Some(index);
+                self.instances[index].socket = Some(socket);
+                if src.is_some() {
+                    self.instances[index].set_error(None);
+                }
+            }
+            Err(e) => {
+                self.instances[index].set_error(Some(format!(
+                    "cannot open the VRRP socket on {ifname}: {e}{}",
+                    if e.raw_os_error() == Some(libc::EPERM) {
+                        " (vipd needs CAP_NET_RAW)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+    }
+
+    /// The interface's own address of the instance's family: the first IPv4 address that is not
+    /// one of our VIPs, or the IPv6 link-local (RFC 9568 §5.1.2.1).
+    async fn primary_address(&self, ifindex: u32, index: usize) -> Option<IpAddr> {
+        let instance = &self.instances[index];
+        let addresses = self.netlink.addresses(Some(ifindex)).await.ok()?;
+        addresses
+            .into_iter()
+            .map(|a| a.addr)
+            .filter(|a| Family::of(a) == instance.family)
+            .filter(|a| !instance.vips.iter().any(|v| v.addr == *a))
+            .find(|a| match a {
+                IpAddr::V4(_) => true,
+                IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+            })
+    }
+
+    fn socket_for(&mut self, ifindex: u32, ifname: &str, family: Family) -> std::io::Result<usize> {
+        if let Some(pos) = self
+            .sockets
+            .iter()
+            .position(|s| s.ifindex == ifindex && s.family == family)
+        {
+            return Ok(pos);
+        }
+        let socket = Arc::new(VrrpSocket::open(family, ifname, ifindex)?);
+        let id = self.sockets.len();
+        let reader = {
+            let socket = socket.clone();
+            let tx = self.packets_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 2048];
+                loop {
+                    match socket.recv(&mut buf).await {
+                        Ok(meta) => {
+                            let data = buf[..meta.len.min(buf.len())].to_vec();
+                            if tx.send(Received { socket: id, data, meta }).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) || e.raw_os_error() == Some(libc::ENODEV) => {
+                            break;
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+            })
+        };
+        self.sockets.push(SocketEntry {
+            ifindex,
+            family,
+            socket,
+            by_vrid: [None; 256],
+            reader,
+        });
+        Ok(id)
+    }
+
+    /// VIPs of ours left on the interface by an earlier run that did not clean up.
+    async fn remove_stale_vips(&mut self, index: usize) {
+        let instance = &self.instances[index];
+        let Some(ifindex) = instance.ifindex else {
+            return;
+        };
+        let Ok(present) = self.netlink.addresses(Some(ifindex)).await else {
+            return;
+        };
+        for vip in &instance.vips {
+            if present.iter().any(|a| a.addr == vip.addr) {
+                tracing::info!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "removing stale VIP {}/{} left by an earlier run", vip.addr, vip.prefix_len);
+                if let Err(e) = self.netlink.delete_address(ifindex, vip.addr, vip.prefix_len).await {
+                    tracing::warn!(instance = %instance.cfg.name, "cannot remove stale VIP {}: {e}", vip.addr);
+                }
+            }
+        }
+    }
+
+    fn build_groups(&mut self) {
+        self.groups = self
+            .group_members
+            .iter()
+            .map(|members| {
+                let routers = members
+                    .iter()
+                    .map(|&i| {
+                        router::Router::new(self.instances[i].router_config())
+                            .expect("config validation guarantees a valid router configuration")
+                    })
+                    .collect();
+                SyncGroup::new(routers)
+            })
+            .collect();
+    }
+
+    fn startup(&mut self) {
+        let now = self.now();
+        let mut out = std::mem::take(&mut self.actions);
+        for g in 0..self.groups.len() {
+            self.groups[g].startup(now, &mut out);
+            self.apply(g, &mut out);
+            for m in 0..self.group_members[g].len() {
+                let index = self.group_members[g][m];
+                if !self.instances[index].link_up || self.instances[index].socket.is_none() {
+                    self.groups[g].handle(m, Input::InterfaceDown, now, &mut out);
+                    self.apply(g, &mut out);
+                }
+            }
+        }
+        self.actions = out;
+    }
+
+    /// Carries out the actions a group produced, then clears the buffer.
+    fn apply(&mut self, group: usize, out: &mut Vec<MemberAction>) {
+        for MemberAction { member, action } in out.drain(..) {
+            let index = self.group_members[group][member];
+            self.apply_one(index, action);
+        }
+    }
+
+    fn apply_one(&mut self, index: usize, action: Action) {
+        match action {
+            Action::SendAdvert { priority } => self.send_advert(index, priority),
+            Action::BecomeMaster => {
+                let now = Instant::now();
+                let policy = self.garp_policy(index);
+                let instance = &mut self.instances[index];
+                if let Some(ifindex) = instance.ifindex {
+                    let _ = self.effects.send(Effect::InstallVips {
+                        instance: index,
+                        ifindex,
+                        vips: instance.vips.clone(),
+                    });
+                    instance.installed = true;
+                }
+                instance.garp = Some(announce::GarpPlan::start(policy, now));
+            }
+            Action::BecomeBackup | Action::BecomeFault | Action::BecomeInitialize => {
+                let instance = &mut self.instances[index];
+                instance.garp = None;
+                if let Some(ifindex) = instance.ifindex {
+                    let _ = self.effects.send(Effect::RemoveVips {
+                        instance: index,
+                        ifindex,
+                        vips: instance.vips.clone(),
+                    });
+                }
+                instance.installed = false;
+            }
+            Action::Transition { from, to, reason } => {
+                let instance = &mut self.instances[index];
+                if to == router::State::Master {
+                    instance.counters.become_master += 1;
+                }
+                if from == router::State::Master {
+                    instance.counters.release_master += 1;
+                }
+                tracing::info!(
+                    instance = %instance.cfg.name,
+                    vrid = instance.cfg.vrid,
+                    "{} -> {} ({:?})",
+                    state_name(from),
+                    state_name(to),
+                    reason
+                );
+                super::notify::run(&instance.cfg, to, self.groups[instance.group].member(instance.member).effective_priority());
+            }
+            Action::Anomaly(anomaly) => {
+                let instance = &self.instances[index];
+                tracing::debug!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "{anomaly:?}");
+            }
+        }
+    }
+
+    fn send_advert(&mut self, index: usize, priority: u8) {
+        let instance = &self.instances[index];
+        let (Some(socket), Some(src)) = (instance.socket, instance.src) else {
+            return;
+        };
+        let advert = instance.advert(priority);
+        let mut error = None;
+        let mut sent = 0;
+        for dst in instance.destinations() {
+            self.encode_buf.clear();
+            if let Err(e) = wire::encode_into(&advert, instance.flavour, src, dst, &mut self.encode_buf) {
+                error = Some(format!("cannot encode advert: {e}"));
+                continue;
+            }
+            match self.sockets[socket].socket.send(&self.encode_buf, src, dst) {
+                Ok(()) => sent += 1,
+                Err(e) => error = Some(format!("sending advert to {dst}: {e}")),
+            }
+        }
+        let instance = &mut self.instances[index];
+        if sent > 0 {
+            instance.counters.adverts_sent += 1;
+            if priority == 0 {
+                instance.counters.priority_zero_sent += 1;
+            }
+        }
+        if error.is_some() || instance.last_error.as_deref().is_some_and(|e| e.starts_with("sending advert")) {
+            instance.set_error(error);
+        }
+    }
+
+    /// Decodes with the RFC's multicast rules; an advert for a unicast instance that fails only the
+    /// TTL rule is decoded again with keepalived's unicast rules (its peers may be routed).
+    fn decode(&self, packet: &Received) -> Result<(wire::Advert, IpAddr, wire::ChecksumFlavour), wire::WireError> {
+        let entry = &self.sockets[packet.socket];
+        let attempt = |options: wire::DecodeOptions| match entry.family {
+            Family::V4 => wire::decode_ipv4_packet_with(&packet.data, options)
+                .map(|rx| (rx.advert, IpAddr::V4(rx.header.src), rx.checksum)),
+            Family::V6 => {
+                let (IpAddr::V6(src), Some(IpAddr::V6(dst)), Some(hops)) =
+                    (packet.meta.src, packet.meta.dst, packet.meta.hop_limit)
+                else {
+                    return Err(wire::WireError::Truncated);
+                };
+                wire::decode_ipv6_payload_with(&packet.data, src, dst, hops, options)
+                    .map(|rx| (rx.advert, IpAddr::V6(src), rx.checksum))
+            }
+        };
+        match attempt(wire::DecodeOptions::MULTICAST) {
+            Err(wire::WireError::Ttl)
+                if self
+                    .instance_named_by(packet.socket, &packet.data)
+                    .is_some_and(|i| !self.instances[i].cfg.unicast_peers.is_empty()) =>
+            {
+                attempt(wire::DecodeOptions::UNICAST)
+            }
+            other => other,
+        }
+    }
+
+    /// The instance whose VRID a (possibly invalid) packet names.
+    fn instance_named_by(&self, socket: usize, data: &[u8]) -> Option<usize> {
+        let entry = &self.sockets[socket];
+        let vrid = match entry.family {
+            Family::V4 => wire::split_ipv4_packet(data).ok().and_then(|(_, m)| m.get(1).copied()),
+            Family::V6 => data.get(1).copied(),
+        };
+        vrid.and_then(|v| entry.by_vrid[usize::from(v)])
+    }
+
+    fn on_packet(&mut self, packet: Received) {
+        if packet.socket >= self.sockets.len() {
+            return;
+        }
+        let (advert, src, flavour) = match self.decode(&packet) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                if let Some(index) = self.instance_named_by(packet.socket, &packet.data) {
+                    self.instances[index].count_rejected(e);
+                }
+                return;
+            }
+        };
+        let entry = &self.sockets[packet.socket];
+        let Some(index) = entry.by_vrid[usize::from(advert.vrid)] else {
+            return;
+        };
+        let instance = &mut self.instances[index];
+        if Some(src) == instance.src {
+            return;
+        }
+        if !instance.cfg.unicast_peers.is_empty() && instance.cfg.check_unicast_src && !instance.cfg.unicast_peers.contains(&src) {
+            return;
+        }
+        if let Err(e) = wire::check_against(&advert, &instance.expected()) {
+            instance.count_rejected(e);
+            return;
+        }
+        instance.counters.adverts_received += 1;
+        if advert.priority == 0 {
+            instance.counters.priority_zero_received += 1;
+        }
+        if entry.family == Family::V4 && advert.version == wire::Version::V3 {
+            match flavour {
+                wire::ChecksumFlavour::PseudoHeader => instance.checksums.pseudo_header += 1,
+                wire::ChecksumFlavour::Plain => instance.checksums.plain += 1,
+            }
+        }
+        let input = Input::Advert(router::ReceivedAdvert {
+            src,
+            priority: advert.priority,
+            max_adver_int: advert.max_adver_int,
+        });
+        let (group, member) = (instance.group, instance.member);
+        self.feed(group, member, input);
+    }
+
+    fn feed(&mut self, group: usize, member: usize, input: Input) {
+        let now = self.now();
+        let mut out = std::mem::take(&mut self.actions);
+        self.groups[group].handle(member, input, now, &mut out);
+        self.apply(group, &mut out);
+        self.actions = out;
+    }
+
+    fn on_timers(&mut self) {
+        let now = self.now();
+        let mut out = std::mem::take(&mut self.actions);
+        for g in 0..self.groups.len() {
+            if self.groups[g].next_deadline().is_some_and(|d| d <= now) {
+                self.groups[g].handle_timers(now, &mut out);
+                self.apply(g, &mut out);
+            }
+        }
+        self.actions = out;
+        let now = Instant::now();
+        for index in 0..self.instances.len() {
+            if self.instances[index].garp.as_ref().and_then(|p| p.next()).is_some_and(|t| t <= now) {
+                self.announce(index, now);
+            }
+        }
+    }
+
+    /// keepalived's announcement policy for this instance (instance values default to the
+    /// global ones in the configuration).
+    fn garp_policy(&self, index: usize) -> announce::GarpPolicy {
+        let cfg = &self.instances[index].cfg;
+        let global = &self.config.global;
+        let seconds = |s: u32| (s > 0).then(|| Duration::from_secs(u64::from(s)));
+        announce::GarpPolicy {
+            repeat: cfg.garp_master_repeat,
+            delay: seconds(cfg.garp_master_delay),
+            refresh: seconds(cfg.garp_master_refresh),
+            refresh_repeat: cfg.garp_master_refresh_repeat,
+            interval: Duration::from_micros(match self.instances[index].family {
+                Family::V4 => global.vrrp_garp_interval_us,
+                Family::V6 => global.vrrp_gna_interval_us,
+            }),
+        }
+    }
+
+    /// Sends the gratuitous ARPs / unsolicited NAs that the instance's plan says are due.
+    fn announce(&mut self, index: usize, now: Instant) {
+        let instance = &mut self.instances[index];
+        let Some(plan) = instance.garp.as_mut() else {
+            return;
+        };
+        let due = plan.poll(now);
+        let (Some(ifindex), Some(mac)) = (instance.ifindex, instance.mac) else {
+            return;
+        };
+        if instance.frame_sender.as_ref().map(|s| s.ifindex()) != Some(ifindex) {
+            instance.frame_sender = match announce::FrameSender::open(ifindex) {
+                Ok(sender) => Some(sender),
+                Err(e) => {
+                    instance.set_error(Some(format!("cannot announce VIPs: {e}")));
+                    return;
+                }
+            };
+        }
+        let sender = instance.frame_sender.as_ref().expect("opened above");
+        for _ in 0..due.rounds {
+            for vip in &instance.vips {
+                let frame = match vip.addr {
+                    IpAddr::V4(v4) => wire::gratuitous_arp_frame(mac, v4),
+                    IpAddr::V6(v6) => wire::unsolicited_na_frame(mac, v6),
+                };
+                if let Err(e) = sender.send_frame(&frame) {
+                    tracing::warn!(instance = %instance.cfg.name, "announcing {}: {e}", vip.addr);
+                }
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Micros> {
+        let routers = self.groups.iter().filter_map(|g| g.next_deadline());
+        let garps = self
+            .instances
+            .iter()
+            .filter_map(|i| i.garp.as_ref().and_then(|p| p.next()))
+            .map(|at| Micros(at.saturating_duration_since(self.start).as_micros() as u64));
+        routers.chain(garps).min()
+    }
+
+    async fn on_net_event(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Link(link) => {
+                for index in 0..self.instances.len() {
+                    let instance = &self.instances[index];
+                    let ours = instance.ifindex == Some(link.ifindex)
+                        || (instance.ifindex.is_none() && instance.cfg.interface == link.name);
+                    if !ours {
+                        continue;
+                    }
+                    if link.removed {
+                        self.detach(index);
+                        self.link_changed(index, false);
+                        continue;
+                    }
+                    if self.instances[index].socket.is_none() || self.instances[index].src.is_none() {
+                        self.attach(index).await;
+                    }
+                    let usable = link.up && self.instances[index].socket.is_some();
+                    self.link_changed(index, usable);
+                }
+            }
+            NetEvent::Address(address) => {
+                for index in 0..self.instances.len() {
+                    let instance = &self.instances[index];
+                    if instance.ifindex != Some(address.ifindex) {
+                        continue;
+                    }
+                    if address.removed && instance.installed && instance.vips.iter().any(|v| v.addr == address.addr) {
+                        tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "VIP {} was removed by someone else; putting it back", address.addr);
+                        let _ = self.effects.send(Effect::InstallVips {
+                            instance: index,
+                            ifindex: address.ifindex,
+                            vips: instance.vips.clone(),
+                        });
+                    }
+                    if !address.removed && instance.src.is_none() {
+                        self.attach(index).await;
+                        let usable = self.instances[index].link_up && self.instances[index].socket.is_some();
+                        self.link_changed(index, usable);
+                    }
+                }
+            }
+            NetEvent::Route(_) | NetEvent::Rule(_) => {}
+        }
+    }
+
+    fn detach(&mut self, index: usize) {
+        let instance = &mut self.instances[index];
+        if let Some(socket) = instance.socket.take() {
+            self.sockets[socket].by_vrid[usize::from(instance.cfg.vrid)] = None;
+        }
+        instance.ifindex = None;
+        instance.installed = false;
+        instance.set_error(Some(format!("interface {} was removed; waiting for it to come back", instance.cfg.interface)));
+    }
+
+    fn link_changed(&mut self, index: usize, up: bool) {
+        let instance = &mut self.instances[index];
+        if instance.link_up == up {
+            return;
+        }
+        instance.link_up = up;
+        let (group, member) = (instance.group, instance.member);
+        if instance.cfg.dont_track_primary {
+            return;
+        }
+        self.feed(group, member, if up { Input::InterfaceUp } else { Input::InterfaceDown });
+    }
+
+    fn status(&self) -> StatusReport {
+        let now = self.now();
+        let present: Vec<(String, IpAddr)> = nix::ifaddrs::getifaddrs()
+            .map(|addrs| {
+                addrs
+                    .filter_map(|a| {
+                        let ip = a.address.as_ref().and_then(|s| {
+                            s.as_sockaddr_in()
+                                .map(|v4| IpAddr::V4(v4.ip()))
+                                .or_else(|| s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+                        })?;
+                        Some((a.interface_name, ip))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let instances = self
+            .instances
+            .iter()
+            .map(|i| {
+                let r = self.groups[i.group].member(i.member);
+                let on_interface = |addr: IpAddr| {
+                    present.iter().any(|(name, a)| {
+                        *a == addr && (name == &i.cfg.interface || name.starts_with(&format!("{}:", i.cfg.interface)))
+                    })
+                };
+                InstanceStatus {
+                    name: i.cfg.name.clone(),
+                    interface: i.cfg.interface.clone(),
+                    vrid: i.cfg.vrid,
+                    family: match i.family {
+                        Family::V4 => 4,
+                        Family::V6 => 6,
+                    },
+                    version: match i.cfg.version {
+                        config::Version::V2 => 2,
+                        config::Version::V3 => 3,
+                    },
+                    state: state_name(r.state()).to_owned(),
+                    priority: i.cfg.priority,
+                    effective_priority: r.effective_priority(),
+                    master: r.master_address().map(|a| a.to_string()),
+                    advert_interval_ms: i.cfg.advert_interval_us as f64 / 1000.0,
+                    master_advert_interval_ms: r.master_adver_interval_us() as f64 / 1000.0,
+                    vips: i
+                        .vips
+                        .iter()
+                        .map(|v| VipStatus {
+                            address: format!("{}/{}", v.addr, v.prefix_len),
+                            present: on_interface(v.addr),
+                        })
+                        .collect(),
+                    in_state_ms: now.0.saturating_sub(r.state_since().0) / 1000,
+                    checksums_received: i.checksums.clone(),
+                    last_error: i.last_error.clone(),
+                    counters: i.counters.clone(),
+                }
+            })
+            .collect();
+        StatusReport {
+            pid: std::process::id(),
+            uptime_ms: now.0 / 1000,
+            instances,
+            errors: self.errors.clone(),
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT, then hands over (priority 0) and removes what it added.
+    pub async fn run(mut self) -> i32 {
+        let mut sigterm = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch SIGTERM: {e}");
+                return 1;
+            }
+        };
+        let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut sighup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        self.startup();
+        super::notify_ready();
+        loop {
+            let wake = self.next_wakeup().map(|m| self.instant(m));
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let net_event = async {
+                match self.net_events.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                _ = sighup.recv() => {
+                    tracing::warn!("SIGHUP: configuration reload is not supported yet; restart vipd to apply changes");
+                }
+                Some(packet) = self.packets_rx.recv() => self.on_packet(packet),
+                _ = sleep => self.on_timers(),
+                Some(event) = net_event => self.on_net_event(event).await,
+                Some(report) = self.reports.recv() => {
+                    if let Some(instance) = self.instances.get_mut(report.instance) {
+                        instance.set_error(report.error);
+                    }
+                }
+                Some(request) = self.control_rx.recv() => match request {
+                    ControlRequest::Status(reply) => { let _ = reply.send(self.status()); }
+                },
+            }
+        }
+        self.shutdown().await;
+        0
+    }
+
+    async fn shutdown(&mut self) {
+        tracing::info!("shutting down: handing over and removing virtual addresses");
+        let now = self.now();
+        let mut out = std::mem::take(&mut self.actions);
+        for g in 0..self.groups.len() {
+            self.groups[g].shutdown(now, &mut out);
+            self.apply(g, &mut out);
+        }
+        for index in 0..self.instances.len() {
+            if let Some(ifindex) = self.instances[index].ifindex {
+                let _ = self.effects.send(Effect::RemoveVips {
+                    instance: index,
+                    ifindex,
+                    vips: self.instances[index].vips.clone(),
+                });
+            }
+        }
+        let (done_tx, done_rx) = oneshot::channel();
+        let _ = self.effects.send(Effect::Flush(done_tx));
+        let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
+        for socket in &self.sockets {
+            socket.reader.abort();
+        }
+    }
+}
+
+pub fn state_name(state: router::State) -> &'static str {
+    match state {
+        router::State::Initialize => "INIT",
+        router::State::Backup => "BACKUP",
+        router::State::Master => "MASTER",
+        router::State::Fault => "FAULT",
+    }
+}

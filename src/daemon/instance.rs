@@ -1,0 +1,214 @@
+//! One configured virtual router at run time: its configuration, where it lives on the system
+//! (interface, source address, socket), the advert it sends, and what status reports about it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use vipd_config as config;
+use vipd_router as router;
+use vipd_wire as wire;
+
+use super::effects::VipSpec;
+use super::status::{ChecksumCounts, Counters};
+use crate::system::announce;
+use crate::system::socket::Family;
+
+/// Run-time state of one `vrrp_instance`.
+pub struct Instance {
+    pub cfg: config::Instance,
+    /// Index of its sync group (every instance has one; a lone instance is a group of one).
+    pub group: usize,
+    /// Its index inside that group.
+    pub member: usize,
+    pub family: Family,
+    pub ifindex: Option<u32>,
+    pub mac: Option<[u8; 6]>,
+    pub link_up: bool,
+    /// The source address of our adverts (unicast_src_ip, else the interface's primary address).
+    pub src: Option<IpAddr>,
+    /// Index into the daemon's socket table.
+    pub socket: Option<usize>,
+    /// The addresses carried in adverts (the instance's own family only).
+    pub advert_addresses: wire::Addresses,
+    pub vips: Vec<VipSpec>,
+    pub flavour: wire::ChecksumFlavour,
+    pub auth: wire::Auth,
+    /// Whether we told the reconciler to install the VIPs (and have not taken that back).
+    pub installed: bool,
+    pub counters: Counters,
+    pub checksums: ChecksumCounts,
+    pub last_error: Option<String>,
+    /// The announcement schedule while master.
+    pub garp: Option<announce::GarpPlan>,
+    /// Opened on first use, reopened when the interface changes.
+    pub frame_sender: Option<announce::FrameSender>,
+}
+
+impl Instance {
+    pub fn new(cfg: config::Instance, group: usize, member: usize) -> Instance {
+        let family = match cfg.family {
+            config::Family::V4 => Family::V4,
+            config::Family::V6 => Family::V6,
+        };
+        let own_family: Vec<IpAddr> = cfg
+            .vips
+            .iter()
+            .map(|v| v.addr)
+            .filter(|a| Family::of(a) == family)
+            .collect();
+        let advert_addresses = match family {
+            Family::V4 => wire::Addresses::V4(
+                own_family
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddr::V4(v4) => Some(*v4),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect(),
+            ),
+            Family::V6 => wire::Addresses::V6(
+                own_family
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddr::V6(v6) => Some(*v6),
+                        IpAddr::V4(_) => None,
+                    })
+                    .collect(),
+            ),
+        };
+        let vips = cfg
+            .vips
+            .iter()
+            .chain(cfg.excluded_vips.iter())
+            .map(|v| VipSpec {
+                addr: v.addr,
+                prefix_len: v.prefix_len,
+                label: v.label.clone(),
+            })
+            .collect();
+        let flavour = if cfg.v3_checksum_as_v2 {
+            wire::ChecksumFlavour::Plain
+        } else {
+            wire::ChecksumFlavour::PseudoHeader
+        };
+        let auth = match &cfg.authentication {
+            Some(config::Authentication::Pass(bytes)) => {
+                let mut password = [0u8; 8];
+                let len = bytes.len().min(8);
+                password[..len].copy_from_slice(&bytes[..len]);
+                wire::Auth::SimplePassword(password)
+            }
+            Some(config::Authentication::Ah) => wire::Auth::Ah,
+            None => wire::Auth::None,
+        };
+        Instance {
+            cfg,
+            group,
+            member,
+            family,
+            ifindex: None,
+            mac: None,
+            link_up: false,
+            src: None,
+            socket: None,
+            advert_addresses,
+            vips,
+            flavour,
+            auth,
+            installed: false,
+            counters: Counters::default(),
+            checksums: ChecksumCounts::default(),
+            last_error: None,
+            garp: None,
+            frame_sender: None,
+        }
+    }
+
+    pub fn version(&self) -> wire::Version {
+        match self.cfg.version {
+            config::Version::V2 => wire::Version::V2,
+            config::Version::V3 => wire::Version::V3,
+        }
+    }
+
+    /// The advert interval field as sent: seconds in v2, centiseconds in v3.
+    pub fn interval_field(&self) -> u16 {
+        match self.cfg.version {
+            config::Version::V2 => (self.cfg.advert_interval_us / 1_000_000) as u16,
+            config::Version::V3 => (self.cfg.advert_interval_us / 10_000) as u16,
+        }
+    }
+
+    /// What received adverts are checked against.
+    pub fn expected(&self) -> wire::Expected {
+        wire::Expected {
+            version: self.version(),
+            vrid: self.cfg.vrid,
+            auth: self.auth,
+            max_adver_int: self.interval_field(),
+        }
+    }
+
+    pub fn advert(&self, priority: u8) -> wire::Advert {
+        wire::Advert {
+            version: self.version(),
+            vrid: self.cfg.vrid,
+            priority,
+            max_adver_int: self.interval_field(),
+            addresses: self.advert_addresses.clone(),
+            auth: if self.cfg.version == config::Version::V2 {
+                self.auth
+            } else {
+                wire::Auth::None
+            },
+        }
+    }
+
+    /// Where adverts go: the unicast peers, else the VRRP group.
+    pub fn destinations(&self) -> Vec<IpAddr> {
+        if self.cfg.unicast_peers.is_empty() {
+            vec![self.family.group()]
+        } else {
+            self.cfg.unicast_peers.clone()
+        }
+    }
+
+    pub fn router_config(&self) -> router::RouterConfig {
+        let unspecified = match self.family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let mut rc = router::RouterConfig::new(self.cfg.vrid, self.src.unwrap_or(unspecified));
+        rc.version = match self.cfg.version {
+            config::Version::V2 => router::Version::V2,
+            config::Version::V3 => router::Version::V3,
+        };
+        rc.priority = self.cfg.priority;
+        rc.advert_interval_us = self.cfg.advert_interval_us;
+        rc.preempt = self.cfg.preempt;
+        rc.preempt_delay_us = self.cfg.preempt_delay_us;
+        rc.accept = self.cfg.accept;
+        rc.down_timer_adverts = u32::from(self.cfg.down_timer_adverts);
+        rc.initial_state = match self.cfg.state {
+            config::InitialState::Master => router::InitialState::Master,
+            config::InitialState::Backup => router::InitialState::Backup,
+        };
+        rc
+    }
+
+    pub fn count_rejected(&mut self, error: wire::WireError) {
+        *self
+            .counters
+            .rejected
+            .entry(error.short_name().to_owned())
+            .or_insert(0) += 1;
+    }
+
+    pub fn set_error(&mut self, error: Option<String>) {
+        if let Some(e) = &error {
+            if self.last_error.as_deref() != Some(e) {
+                tracing::warn!(instance = %self.cfg.name, vrid = self.cfg.vrid, "{e}");
+            }
+        }
+        self.last_error = error;
+    }
+}
