@@ -197,7 +197,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
                 .unwrap_or(Pos { line: 1, col: 1 });
             Err(SyntaxError {
                 pos,
-                message: strip_location(&err.to_string()),
+                message: user_message(&strip_location(&err.to_string())),
             })
         }
     }
@@ -211,6 +211,28 @@ fn strip_location(message: &str) -> String {
         Some(i) => first_line[..i].to_owned(),
         None => first_line.to_owned(),
     }
+}
+
+/// Rewrites serde-saphyr messages that give advice to its API users rather than to ours.
+fn user_message(message: &str) -> String {
+    if message.contains("multiple YAML documents") {
+        return "the file holds more than one YAML document (a second `---`); vipd reads exactly one"
+            .into();
+    }
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        return format!("duplicate key {key} (each key may appear once per block)");
+    }
+    if let Some(value) = message
+        .strip_prefix("non-finite float `")
+        .and_then(|r| r.split('`').next())
+    {
+        return format!("{value} is not a finite number");
+    }
+    message.to_owned()
 }
 
 fn attach_raw_text(node: &mut Node, text: &str) {
@@ -238,7 +260,6 @@ mod tests {
     fn positions_and_raw_text() {
         let doc = "a:\n  b: 0.10\n  c: [x, 01234]\n  d: yes\n";
         let node = parse(doc).unwrap();
-        eprintln!("{node:#?}");
         let Value::Map(top) = &node.value else {
             panic!()
         };
@@ -249,5 +270,25 @@ mod tests {
         assert_eq!(inner[0].1.pos, Pos { line: 2, col: 6 });
         assert_eq!(inner[0].1.scalar_text().as_deref(), Some("0.10"));
         assert_eq!(inner[2].1.scalar_text().as_deref(), Some("yes"));
+    }
+
+    #[test]
+    fn parser_messages_speak_to_the_user() {
+        let multi = parse("---\na: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(multi.pos, Pos { line: 4, col: 1 });
+        assert!(
+            multi.message.contains("more than one YAML document"),
+            "{}",
+            multi.message
+        );
+        let dup = parse("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(dup.pos.line, 2);
+        assert!(
+            dup.message.starts_with("duplicate key a"),
+            "{}",
+            dup.message
+        );
+        let inf = parse("a: 1e999\n").unwrap_err();
+        assert_eq!(inf.message, "1e999 is not a finite number");
     }
 }

@@ -23,7 +23,8 @@ fn warnings(yaml: &str) -> Vec<String> {
 fn assert_error(yaml: &str, prefix: &str, text: &str) {
     let errs = errors(yaml);
     assert!(
-        errs.iter().any(|e| e.starts_with(prefix) && e.contains(text)),
+        errs.iter()
+            .any(|e| e.starts_with(prefix) && e.contains(text)),
         "no error starting with {prefix:?} containing {text:?} in:\n{}",
         errs.join("\n")
     );
@@ -72,7 +73,11 @@ fn vrid_out_of_range() {
         "300 is out of range 1–255",
     );
     let yaml = yaml.replace("300", "0");
-    assert_error(&yaml, "vipd.yaml:7:5: vrrp_instance.VI_gw.virtual_router_id: ", "0 is out of range");
+    assert_error(
+        &yaml,
+        "vipd.yaml:7:5: vrrp_instance.VI_gw.virtual_router_id: ",
+        "0 is out of range",
+    );
 }
 
 #[test]
@@ -106,7 +111,11 @@ fn wrong_types() {
         "vipd.yaml:7:5: vrrp_instance.VI_gw.advert_int: ",
         "expected a number of seconds, found a list",
     );
-    assert_error("vrrp_instance: [a, b]\n", "vipd.yaml:1:1: vrrp_instance: ", "expected a mapping");
+    assert_error(
+        "vrrp_instance: [a, b]\n",
+        "vipd.yaml:1:1: vrrp_instance: ",
+        "expected a mapping",
+    );
 }
 
 #[test]
@@ -135,7 +144,10 @@ fn unknown_keys_everywhere() {
 
 #[test]
 fn misplaced_keywords_say_where_they_belong() {
-    let yaml = format!("global_defs:\n  use_vmac: true\n  vmac_xmit_base: true\n{}", instance_with(""));
+    let yaml = format!(
+        "global_defs:\n  use_vmac: true\n  vmac_xmit_base: true\n{}",
+        instance_with("")
+    );
     assert_error(
         &yaml,
         "vipd.yaml:2:3: global_defs.use_vmac: ",
@@ -180,10 +192,28 @@ fn unsupported_keepalived_keywords_are_named() {
 #[test]
 fn advert_int_rules_v3() {
     let v3 = |value: &str| instance_with(&format!("    version: 3\n    advert_int: {value}\n"));
-    assert_error(&v3("0.005"), "vipd.yaml:7:5: vrrp_instance.VI_gw.advert_int: ", "below the VRRPv3 minimum of 0.01 s");
-    assert_error(&v3("0.105"), "vipd.yaml:7:5: vrrp_instance.VI_gw.advert_int: ", "0.105 s is not a multiple of 10 ms");
-    assert_error(&v3("41"), "vipd.yaml:7:5: vrrp_instance.VI_gw.advert_int: ", "above the VRRPv3 maximum");
-    for (text, us) in [("0.01", 10_000), ("0.1", 100_000), ("0.37", 370_000), ("40.95", 40_950_000), ("2", 2_000_000)] {
+    assert_error(
+        &v3("0.005"),
+        "vipd.yaml:7:5: vrrp_instance.VI_gw.advert_int: ",
+        "below the VRRPv3 minimum of 0.01 s",
+    );
+    assert_error(
+        &v3("0.105"),
+        "vipd.yaml:7:5: vrrp_instance.VI_gw.advert_int: ",
+        "0.105 s is not a multiple of 10 ms",
+    );
+    assert_error(
+        &v3("41"),
+        "vipd.yaml:7:5: vrrp_instance.VI_gw.advert_int: ",
+        "above the VRRPv3 maximum",
+    );
+    for (text, us) in [
+        ("0.01", 10_000),
+        ("0.1", 100_000),
+        ("0.37", 370_000),
+        ("40.95", 40_950_000),
+        ("2", 2_000_000),
+    ] {
         let loaded = parse_str(&v3(text), "vipd.yaml").unwrap();
         assert_eq!(loaded.config.instances[0].advert_interval_us, us, "{text}");
     }
@@ -192,8 +222,16 @@ fn advert_int_rules_v3() {
 #[test]
 fn advert_int_rules_v2() {
     let v2 = |value: &str| instance_with(&format!("    advert_int: {value}\n"));
-    assert_error(&v2("0.1"), "vipd.yaml:6:5: vrrp_instance.VI_gw.advert_int: ", "not a whole number of seconds");
-    assert_error(&v2("1.5"), "vipd.yaml:6:5: vrrp_instance.VI_gw.advert_int: ", "VRRPv2");
+    assert_error(
+        &v2("0.1"),
+        "vipd.yaml:6:5: vrrp_instance.VI_gw.advert_int: ",
+        "not a whole number of seconds",
+    );
+    assert_error(
+        &v2("1.5"),
+        "vipd.yaml:6:5: vrrp_instance.VI_gw.advert_int: ",
+        "VRRPv2",
+    );
     let loaded = parse_str(&v2("3"), "vipd.yaml").unwrap();
     assert_eq!(loaded.config.instances[0].advert_interval_us, 3_000_000);
 }
@@ -201,15 +239,30 @@ fn advert_int_rules_v2() {
 #[test]
 fn ipv6_vip_in_a_v2_instance() {
     let yaml = "vrrp_instance:\n  VI_6:\n    interface: eth0\n    virtual_router_id: 6\n    version: 2\n    virtual_ipaddress:\n      - 2001:db8::6\n";
-    assert_error(yaml, "vipd.yaml:7:9: vrrp_instance.VI_6.virtual_ipaddress[0]: ", "IPv6 address 2001:db8::6 in a VRRPv2 instance");
-    let global = format!("global_defs:\n  vrrp_version: 2\n{}", yaml.replace("    version: 2\n", ""));
-    assert_error(&global, "vipd.yaml:8:9: vrrp_instance.VI_6.virtual_ipaddress[0]: ", "global_defs.vrrp_version is 2");
+    assert_error(
+        yaml,
+        "vipd.yaml:7:9: vrrp_instance.VI_6.virtual_ipaddress[0]: ",
+        "IPv6 address 2001:db8::6 in a VRRPv2 instance",
+    );
+    let global = format!(
+        "global_defs:\n  vrrp_version: 2\n{}",
+        yaml.replace("    version: 2\n", "")
+    );
+    assert_error(
+        &global,
+        "vipd.yaml:8:9: vrrp_instance.VI_6.virtual_ipaddress[0]: ",
+        "global_defs.vrrp_version is 2",
+    );
 }
 
 #[test]
 fn ipv6_instance_without_any_version_uses_v3_like_keepalived() {
     let yaml = "vrrp_instance:\n  VI_6:\n    interface: eth0\n    virtual_router_id: 6\n    advert_int: 0.5\n    virtual_ipaddress: [2001:db8::6/64]\n";
-    let i = parse_str(yaml, "vipd.yaml").unwrap().config.instances.remove(0);
+    let i = parse_str(yaml, "vipd.yaml")
+        .unwrap()
+        .config
+        .instances
+        .remove(0);
     assert_eq!(i.version, vipd_config::Version::V3);
     assert_eq!(i.family, vipd_config::Family::V6);
     assert_eq!(i.advert_interval_us, 500_000);
@@ -218,9 +271,14 @@ fn ipv6_instance_without_any_version_uses_v3_like_keepalived() {
 #[test]
 fn mixed_families_in_one_instance() {
     let yaml = "vrrp_instance:\n  VI_gw:\n    interface: eth0\n    virtual_router_id: 60\n    version: 3\n    virtual_ipaddress:\n      - 192.0.2.3/24\n      - 2001:db8::3/64\n";
-    assert_error(yaml, "vipd.yaml:8:9: vrrp_instance.VI_gw.virtual_ipaddress[1]: ", "mixed address families");
+    assert_error(
+        yaml,
+        "vipd.yaml:8:9: vrrp_instance.VI_gw.virtual_ipaddress[1]: ",
+        "mixed address families",
+    );
     // The excluded list may mix families, as in keepalived.
-    let ok = format!("{yaml}    virtual_ipaddress_excluded: [2001:db8::9]\n").replace("      - 2001:db8::3/64\n", "");
+    let ok = format!("{yaml}    virtual_ipaddress_excluded: [2001:db8::9]\n")
+        .replace("      - 2001:db8::3/64\n", "");
     assert!(parse_str(&ok, "vipd.yaml").is_ok());
 }
 
@@ -237,22 +295,41 @@ vrrp_instance:
     virtual_router_id: 60
     virtual_ipaddress: [192.0.2.4]
 ";
-    assert_error(yaml, "vipd.yaml:8:5: vrrp_instance.VI_b.virtual_router_id: ", "virtual_router_id 60 on eth0 (IPv4) is already used by VI_a (line 4)");
+    assert_error(
+        yaml,
+        "vipd.yaml:8:5: vrrp_instance.VI_b.virtual_router_id: ",
+        "virtual_router_id 60 on eth0 (IPv4) is already used by VI_a (line 4)",
+    );
     // Another interface, or another family, is a different virtual router.
-    assert!(parse_str(&yaml.replacen("interface: eth0", "interface: eth1", 1), "vipd.yaml").is_ok());
+    assert!(parse_str(
+        &yaml.replacen("interface: eth0", "interface: eth1", 1),
+        "vipd.yaml"
+    )
+    .is_ok());
     let v6 = yaml.replace("[192.0.2.4]", "[2001:db8::4]");
     assert!(parse_str(&v6, "vipd.yaml").is_ok());
 }
 
 #[test]
 fn sync_group_naming_an_unknown_instance() {
-    let yaml = format!("{}vrrp_sync_group:\n  G:\n    group: [VI_gw, VI_typo]\n", instance_with(""));
-    assert_error(&yaml, "vipd.yaml:8:20: vrrp_sync_group.G.group[1]: ", "there is no vrrp_instance named VI_typo");
+    let yaml = format!(
+        "{}vrrp_sync_group:\n  G:\n    group: [VI_gw, VI_typo]\n",
+        instance_with("")
+    );
+    assert_error(
+        &yaml,
+        "vipd.yaml:8:20: vrrp_sync_group.G.group[1]: ",
+        "there is no vrrp_instance named VI_typo",
+    );
     let twice = format!(
         "{}vrrp_sync_group:\n  G:\n    group: [VI_gw]\n  H:\n    group: [VI_gw]\n",
         instance_with("")
     );
-    assert_error(&twice, "vipd.yaml:10:13: vrrp_sync_group.H.group[0]: ", "already in sync group G");
+    assert_error(
+        &twice,
+        "vipd.yaml:10:13: vrrp_sync_group.H.group[0]: ",
+        "already in sync group G",
+    );
 }
 
 #[test]
@@ -276,11 +353,23 @@ fn unicast_src_ip_and_peer_family_mismatch() {
 
 #[test]
 fn authentication_in_v3_is_ignored_with_a_warning() {
-    let yaml = instance_with("    version: 3\n    authentication:\n      auth_type: PASS\n      auth_pass: abc\n");
+    let yaml = instance_with(
+        "    version: 3\n    authentication:\n      auth_type: PASS\n      auth_pass: abc\n",
+    );
     let loaded = parse_str(&yaml, "vipd.yaml").unwrap();
     assert_eq!(loaded.config.instances[0].authentication, None);
-    let w = loaded.warnings.iter().map(ToString::to_string).collect::<Vec<_>>();
-    assert!(w.iter().any(|w| w.starts_with("vipd.yaml:7:5: vrrp_instance.VI_gw.authentication: ") && w.contains("VRRPv3 has no authentication")), "{w:?}");
+    let w = loaded
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
+    assert!(
+        w.iter().any(
+            |w| w.starts_with("vipd.yaml:7:5: vrrp_instance.VI_gw.authentication: ")
+                && w.contains("VRRPv3 has no authentication")
+        ),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -295,17 +384,29 @@ fn authentication_errors_and_truncation() {
         "vipd.yaml:6:5: vrrp_instance.VI_gw.authentication: ",
         "needs auth_pass",
     );
-    let long = instance_with("    authentication:\n      auth_type: PASS\n      auth_pass: SECUREUNIQUEPASSWORD\n");
+    let long = instance_with(
+        "    authentication:\n      auth_type: PASS\n      auth_pass: SECUREUNIQUEPASSWORD\n",
+    );
     let loaded = parse_str(&long, "vipd.yaml").unwrap();
     assert_eq!(
         loaded.config.instances[0].authentication,
         Some(vipd_config::Authentication::Pass(b"SECUREUN".to_vec()))
     );
-    assert!(loaded.warnings[0].to_string().starts_with("vipd.yaml:8:7: vrrp_instance.VI_gw.authentication.auth_pass: only the first 8"));
+    assert!(loaded.warnings[0].to_string().starts_with(
+        "vipd.yaml:8:7: vrrp_instance.VI_gw.authentication.auth_pass: only the first 8"
+    ));
     // A numeric password keeps its spelling.
     let numeric = instance_with("    authentication: {auth_type: PASS, auth_pass: 001234}\n");
-    let auth = parse_str(&numeric, "vipd.yaml").unwrap().config.instances.remove(0).authentication;
-    assert_eq!(auth, Some(vipd_config::Authentication::Pass(b"001234".to_vec())));
+    let auth = parse_str(&numeric, "vipd.yaml")
+        .unwrap()
+        .config
+        .instances
+        .remove(0)
+        .authentication;
+    assert_eq!(
+        auth,
+        Some(vipd_config::Authentication::Pass(b"001234".to_vec()))
+    );
 }
 
 #[test]
@@ -331,10 +432,24 @@ fn malformed_address_route_and_rule_strings_name_the_token() {
 fn required_keys() {
     let yaml = "vrrp_instance:\n  VI_x:\n    priority: 100\n";
     let errs = errors(yaml);
-    assert!(errs.iter().any(|e| e == "vipd.yaml:2:3: vrrp_instance.VI_x: interface is required"), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("vipd.yaml:2:3: vrrp_instance.VI_x: virtual_router_id is required")));
-    assert!(errs.iter().any(|e| e.contains("at least one address in virtual_ipaddress")));
-    assert_error("global_defs:\n  router_id: a\n", "vipd.yaml:1:1: vrrp_instance: ", "no vrrp_instance");
+    assert!(
+        errs.iter()
+            .any(|e| e == "vipd.yaml:2:3: vrrp_instance.VI_x: interface is required"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e
+                .starts_with("vipd.yaml:2:3: vrrp_instance.VI_x: virtual_router_id is required"))
+    );
+    assert!(errs
+        .iter()
+        .any(|e| e.contains("at least one address in virtual_ipaddress")));
+    assert_error(
+        "global_defs:\n  router_id: a\n",
+        "vipd.yaml:1:1: vrrp_instance: ",
+        "no vrrp_instance",
+    );
 }
 
 #[test]
@@ -376,8 +491,16 @@ fn vrrp_strict_rules() {
         "global_defs:\n  vrrp_strict: true\n{}",
         instance_with("    state: MASTER\n    unicast_peer: [192.0.2.2]\n")
     );
-    assert_error(&yaml, "vipd.yaml:8:5: vrrp_instance.VI_gw.state: ", "vrrp_strict allows state MASTER only with priority 255");
-    assert_error(&yaml, "vipd.yaml:9:20: vrrp_instance.VI_gw.unicast_peer[0]: ", "vrrp_strict forbids unicast peers");
+    assert_error(
+        &yaml,
+        "vipd.yaml:8:5: vrrp_instance.VI_gw.state: ",
+        "vrrp_strict allows state MASTER only with priority 255",
+    );
+    assert_error(
+        &yaml,
+        "vipd.yaml:9:20: vrrp_instance.VI_gw.unicast_peer[0]: ",
+        "vrrp_strict forbids unicast peers",
+    );
     // Strict mode turns the default accept mode off.
     let ok = format!("global_defs:\n  vrrp_strict: true\n{}", instance_with(""));
     assert!(!parse_str(&ok, "vipd.yaml").unwrap().config.instances[0].accept);
@@ -391,7 +514,9 @@ fn vmac_with_unicast_needs_xmit_base() {
         "needs vmac_xmit_base",
     );
     let w = warnings(&instance_with("    vmac_xmit_base: true\n"));
-    assert!(w[0].starts_with("vipd.yaml:6:5: vrrp_instance.VI_gw.vmac_xmit_base: has no effect without use_vmac"));
+    assert!(w[0].starts_with(
+        "vipd.yaml:6:5: vrrp_instance.VI_gw.vmac_xmit_base: has no effect without use_vmac"
+    ));
 }
 
 #[test]
@@ -433,7 +558,9 @@ fn unreadable_file_is_its_own_error() {
     let err = vipd_config::load_file(std::path::Path::new("/nonexistent/vipd.yaml")).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(matches!(err, LoadError::Unreadable { .. }));
-    assert!(err.to_string().starts_with("/nonexistent/vipd.yaml: cannot read"));
+    assert!(err
+        .to_string()
+        .starts_with("/nonexistent/vipd.yaml: cannot read"));
     let invalid = parse_str("foo: 1\n", "x.yaml").unwrap_err();
     assert_eq!(invalid.exit_code(), 1);
 }
