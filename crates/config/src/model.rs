@@ -18,6 +18,12 @@ impl Config {
     pub fn instance(&self, name: &str) -> Option<&Instance> {
         self.instances.iter().find(|i| i.name == name)
     }
+
+    /// Whether some instance drops traffic to its VIPs (no_accept), which needs `nft` at run time.
+    /// `vipd check` uses it to say so when nft is missing; this crate never looks.
+    pub fn needs_nftables(&self) -> bool {
+        self.instances.iter().any(|i| !i.accept)
+    }
 }
 
 /// VRRP protocol version.

@@ -468,3 +468,26 @@ fn gateway_example_pair_is_the_seed_gateway() {
     assert_eq!(ia.advert_interval_us, 100_000);
     assert!(!ia.preempt && !ia.accept);
 }
+
+#[test]
+fn keywords_md_documents_every_supported_keyword() {
+    let doc = include_str!("../KEYWORDS.md");
+    for keyword in vipd_config::keywords::GLOBAL_DEFS
+        .iter()
+        .chain(vipd_config::keywords::INSTANCE)
+        .chain(vipd_config::keywords::SYNC_GROUP)
+    {
+        assert!(
+            doc.contains(&format!("`{keyword}`")),
+            "KEYWORDS.md lacks `{keyword}`"
+        );
+    }
+}
+
+#[test]
+fn no_accept_needs_nftables() {
+    assert!(!load(MINIMAL).config.needs_nftables());
+    assert!(load(&format!("{MINIMAL}    no_accept: true\n"))
+        .config
+        .needs_nftables());
+}
