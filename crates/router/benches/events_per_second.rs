@@ -23,9 +23,20 @@ fn main() {
     let mut out: Vec<Action> = Vec::with_capacity(16);
     backup.handle(Input::Startup, Micros::ZERO, &mut out);
     master.handle(Input::Startup, Micros::ZERO, &mut out);
-    let from_master = ReceivedAdvert { src: "192.0.2.20".parse().unwrap(), priority: 200, max_adver_int: 1 };
-    let from_backup = ReceivedAdvert { src: "192.0.2.10".parse().unwrap(), priority: 100, max_adver_int: 1 };
-    let leaving = ReceivedAdvert { priority: 0, ..from_master };
+    let from_master = ReceivedAdvert {
+        src: "192.0.2.20".parse().unwrap(),
+        priority: 200,
+        max_adver_int: 1,
+    };
+    let from_backup = ReceivedAdvert {
+        src: "192.0.2.10".parse().unwrap(),
+        priority: 100,
+        max_adver_int: 1,
+    };
+    let leaving = ReceivedAdvert {
+        priority: 0,
+        ..from_master
+    };
 
     let started = Instant::now();
     let mut now = 0u64;
@@ -33,10 +44,22 @@ fn main() {
     for i in 0..EVENTS / 4 {
         now += 2_500;
         out.clear();
-        backup.handle(Input::Advert(if i % 1000 == 999 { leaving } else { from_master }), Micros(now), &mut out);
+        backup.handle(
+            Input::Advert(if i % 1000 == 999 {
+                leaving
+            } else {
+                from_master
+            }),
+            Micros(now),
+            &mut out,
+        );
         master.handle(Input::Advert(from_backup), Micros(now), &mut out);
         let backup_deadline = backup.next_deadline().unwrap_or(Micros(u64::MAX));
-        backup.handle(Input::Timer, black_box(backup_deadline.min(Micros(now))), &mut out);
+        backup.handle(
+            Input::Timer,
+            black_box(backup_deadline.min(Micros(now))),
+            &mut out,
+        );
         let master_deadline = master.next_deadline().unwrap_or(Micros(now));
         master.handle(Input::Timer, master_deadline.max(Micros(now)), &mut out);
         actions += out.len();

@@ -111,14 +111,22 @@ impl RouterConfig {
         match self.version {
             Version::V3 => {
                 if !(CENTISECOND_US..=4095 * CENTISECOND_US).contains(&interval)
-                    || interval % CENTISECOND_US != 0
+                    || !interval.is_multiple_of(CENTISECOND_US)
                 {
-                    return Err(ConfigError::AdvertInterval { version: self.version, interval_us: interval });
+                    return Err(ConfigError::AdvertInterval {
+                        version: self.version,
+                        interval_us: interval,
+                    });
                 }
             }
             Version::V2 => {
-                if !(SECOND_US..=255 * SECOND_US).contains(&interval) || interval % SECOND_US != 0 {
-                    return Err(ConfigError::AdvertInterval { version: self.version, interval_us: interval });
+                if !(SECOND_US..=255 * SECOND_US).contains(&interval)
+                    || !interval.is_multiple_of(SECOND_US)
+                {
+                    return Err(ConfigError::AdvertInterval {
+                        version: self.version,
+                        interval_us: interval,
+                    });
                 }
             }
         }
@@ -157,14 +165,25 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::VridZero => write!(f, "virtual_router_id must be 1 to 255"),
             ConfigError::PriorityZero => write!(f, "priority must be 1 to 255 (0 is reserved)"),
-            ConfigError::AdvertInterval { version: Version::V3, interval_us } => write!(
+            ConfigError::AdvertInterval {
+                version: Version::V3,
+                interval_us,
+            } => write!(
                 f,
                 "advert_int {interval_us} us: VRRPv3 needs 0.01 s to 40.95 s in 0.01 s steps"
             ),
-            ConfigError::AdvertInterval { version: Version::V2, interval_us } => {
-                write!(f, "advert_int {interval_us} us: VRRPv2 needs whole seconds, 1 to 255")
+            ConfigError::AdvertInterval {
+                version: Version::V2,
+                interval_us,
+            } => {
+                write!(
+                    f,
+                    "advert_int {interval_us} us: VRRPv2 needs whole seconds, 1 to 255"
+                )
             }
-            ConfigError::DownTimerAdverts(n) => write!(f, "down_timer_adverts {n}: must be 1 to 100"),
+            ConfigError::DownTimerAdverts(n) => {
+                write!(f, "down_timer_adverts {n}: must be 1 to 100")
+            }
             ConfigError::PreemptDelay(us) => write!(f, "preempt_delay {us} us: at most 1000 s"),
             ConfigError::UnspecifiedPrimaryAddress => {
                 write!(f, "the primary (source) address must not be unspecified")

@@ -129,7 +129,11 @@ pub enum Action {
     /// Make sure the virtual addresses, routes and rules are absent; the router is stopped.
     BecomeInitialize,
     /// A state change, for notify scripts, logs and metrics. Always follows the `Become*` action.
-    Transition { from: State, to: State, reason: Reason },
+    Transition {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
     /// A condition worth logging (rate-limited) or counting.
     Anomaly(Anomaly),
 }
@@ -262,7 +266,11 @@ impl Router {
 
     /// Skew_Time with the current effective priority and Master_Adver_Interval.
     pub fn skew_time_us(&self) -> u64 {
-        skew_time_us(self.config.version, self.effective_priority, self.master_adver_interval_us)
+        skew_time_us(
+            self.config.version,
+            self.effective_priority,
+            self.master_adver_interval_us,
+        )
     }
 
     /// Master_Down_Interval with the current effective priority and Master_Adver_Interval.
@@ -344,14 +352,13 @@ impl Router {
         } else if self.config.is_address_owner() {
             self.enter_master(now, reason, out);
         } else {
-            let wait_us = if reason == Reason::Startup
-                && self.config.initial_state == InitialState::Master
-            {
-                // keepalived's `state MASTER`: one interval for a better master to speak up.
-                self.master_adver_interval_us + self.skew_time_us()
-            } else {
-                self.master_down_interval_us()
-            };
+            let wait_us =
+                if reason == Reason::Startup && self.config.initial_state == InitialState::Master {
+                    // keepalived's `state MASTER`: one interval for a better master to speak up.
+                    self.master_adver_interval_us + self.skew_time_us()
+                } else {
+                    self.master_down_interval_us()
+                };
             self.master_address = None;
             self.enter_backup(now, reason, wait_us, out);
         }
@@ -420,7 +427,10 @@ impl Router {
         }
         if received_us != self.own_interval_us() {
             self.counters.advert_interval_errors += 1;
-            out.push(Action::Anomaly(Anomaly::AdvertIntervalMismatch { src, received_us }));
+            out.push(Action::Anomaly(Anomaly::AdvertIntervalMismatch {
+                src,
+                received_us,
+            }));
             if self.config.version == Version::V2 {
                 return;
             }

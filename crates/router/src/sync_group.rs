@@ -26,7 +26,11 @@ pub struct SyncGroup {
 impl SyncGroup {
     /// Groups routers that are still in Initialize.
     pub fn new(members: Vec<Router>) -> SyncGroup {
-        SyncGroup { members, scratch: Vec::new(), commands: Vec::new() }
+        SyncGroup {
+            members,
+            scratch: Vec::new(),
+            commands: Vec::new(),
+        }
     }
 
     /// The members, in the order given to [`SyncGroup::new`].
@@ -62,14 +66,23 @@ impl SyncGroup {
     /// Delivers [`Input::Timer`] to every member whose deadline has been reached.
     pub fn handle_timers(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
         for index in 0..self.members.len() {
-            if self.members[index].next_deadline().is_some_and(|d| d <= now) {
+            if self.members[index]
+                .next_deadline()
+                .is_some_and(|d| d <= now)
+            {
                 self.handle(index, Input::Timer, now, out);
             }
         }
     }
 
     /// Feeds one input to one member, then makes the others follow.
-    pub fn handle(&mut self, member: usize, input: Input, now: Micros, out: &mut Vec<MemberAction>) {
+    pub fn handle(
+        &mut self,
+        member: usize,
+        input: Input,
+        now: Micros,
+        out: &mut Vec<MemberAction>,
+    ) {
         self.deliver(member, input, now, out);
         while let Some((index, command)) = self.commands.pop() {
             self.deliver(index, Input::SyncGroup(command), now, out);
@@ -110,7 +123,12 @@ impl SyncGroup {
             if any_fault && !held {
                 self.deliver(index, Input::SyncGroup(GroupCommand::Fault), now, out);
             } else if !any_fault && held {
-                self.deliver(index, Input::SyncGroup(GroupCommand::FaultCleared), now, out);
+                self.deliver(
+                    index,
+                    Input::SyncGroup(GroupCommand::FaultCleared),
+                    now,
+                    out,
+                );
             }
         }
         // Members released from Fault come back as Backup (or Master for an owner); a Master

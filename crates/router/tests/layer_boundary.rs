@@ -43,7 +43,11 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
 }
 
 fn forbidden_tokens_in(text: &str) -> Vec<&'static str> {
-    FORBIDDEN.iter().copied().filter(|token| text.contains(token)).collect()
+    FORBIDDEN
+        .iter()
+        .copied()
+        .filter(|token| text.contains(token))
+        .collect()
 }
 
 /// Entries of the `[dependencies]` table (and of target-specific or build dependency tables).
@@ -73,7 +77,10 @@ fn dependency_entries(manifest: &str) -> Vec<String> {
 #[test]
 fn router_crate_has_no_dependencies() {
     let manifest = fs::read_to_string(crate_dir().join("Cargo.toml")).expect("Cargo.toml");
-    assert!(manifest.contains("[dependencies]"), "the table exists, and stays empty");
+    assert!(
+        manifest.contains("[dependencies]"),
+        "the table exists, and stays empty"
+    );
     assert_eq!(dependency_entries(&manifest), Vec::<String>::new());
 }
 
@@ -91,9 +98,15 @@ fn router_sources_use_no_clock_socket_thread_file_runtime_or_logging() {
 
 #[test]
 fn boundary_checks_catch_what_they_look_for() {
-    assert_eq!(forbidden_tokens_in("let t = std::time::Instant::now();"), ["std::time", "Instant"]);
+    assert_eq!(
+        forbidden_tokens_in("let t = std::time::Instant::now();"),
+        ["std::time", "Instant"]
+    );
     assert_eq!(forbidden_tokens_in("tokio::spawn(async {});"), ["tokio"]);
     let manifest = "[package]\nname = \"x\"\n\n[dependencies]\nnom = \"8\"\n\n[dev-dependencies]\nproptest = \"1\"\n";
     assert_eq!(dependency_entries(manifest), ["nom = \"8\""]);
-    assert_eq!(dependency_entries("[dependencies.serde]\nversion = \"1\"\n").len(), 2);
+    assert_eq!(
+        dependency_entries("[dependencies.serde]\nversion = \"1\"\n").len(),
+        2
+    );
 }

@@ -6,8 +6,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 const PROOF_KINDS: &[&str] = &["test:", "wire:", "daemon:", "system:", "config:", "n/a:"];
-const LEVELS: &[&str] =
-    &["MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY", "NOT RECOMMENDED", "BEHAVIOUR"];
+const LEVELS: &[&str] = &[
+    "MUST",
+    "MUST NOT",
+    "SHOULD",
+    "SHOULD NOT",
+    "MAY",
+    "NOT RECOMMENDED",
+    "BEHAVIOUR",
+];
 
 struct Row {
     id: String,
@@ -24,7 +31,12 @@ fn ledger_rows(text: &str) -> Vec<Row> {
     text.lines()
         .filter(|line| line.starts_with("| R-") || line.starts_with("| K-"))
         .map(|line| {
-            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let cells: Vec<&str> = line
+                .trim()
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect();
             assert_eq!(cells.len(), 5, "a row has 5 cells: {line}");
             Row {
                 id: cells[0].to_string(),
@@ -43,13 +55,18 @@ fn named_functions(proof: &str) -> Vec<&str> {
         .skip(1)
         .step_by(2)
         .filter(|name| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         })
         .collect()
 }
 
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
@@ -65,9 +82,13 @@ fn test_functions(source: &str) -> HashSet<String> {
     let lines: Vec<&str> = source.lines().map(str::trim).collect();
     let mut names = HashSet::new();
     for (index, line) in lines.iter().enumerate() {
-        let Some(rest) = line.strip_prefix("fn ") else { continue };
-        let name: String =
-            rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let Some(rest) = line.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
         let attributed = lines[..index]
             .iter()
             .rev()
@@ -105,8 +126,14 @@ fn ledger_problems(rows: &[Row], tests: &HashSet<String>) -> Vec<String> {
         if row.requirement.len() < 10 {
             problems.push(format!("{}: requirement missing", row.id));
         }
-        let Some(kind) = PROOF_KINDS.iter().find(|kind| row.proof.starts_with(**kind)) else {
-            problems.push(format!("{}: proof must start with one of {PROOF_KINDS:?}", row.id));
+        let Some(kind) = PROOF_KINDS
+            .iter()
+            .find(|kind| row.proof.starts_with(**kind))
+        else {
+            problems.push(format!(
+                "{}: proof must start with one of {PROOF_KINDS:?}",
+                row.id
+            ));
             continue;
         };
         let names = named_functions(&row.proof);
@@ -131,27 +158,58 @@ fn rfc9568_ledger_names_only_existing_tests_and_every_row_has_a_proof() {
     let ledger = crate_dir().join("../../docs/rfc9568.md");
     let text = fs::read_to_string(&ledger).expect("docs/rfc9568.md exists");
     let rows = ledger_rows(&text);
-    assert!(rows.len() >= 90, "the ledger covers §6–§8: only {} rows", rows.len());
-    for section in ["6.1", "6.2", "6.4.1", "6.4.2", "6.4.3", "7.1", "7.2", "8.1.2", "8.2.2", "8.3.2", "8.4.2"] {
+    assert!(
+        rows.len() >= 90,
+        "the ledger covers §6–§8: only {} rows",
+        rows.len()
+    );
+    for section in [
+        "6.1", "6.2", "6.4.1", "6.4.2", "6.4.3", "7.1", "7.2", "8.1.2", "8.2.2", "8.3.2", "8.4.2",
+    ] {
         assert!(
-            rows.iter().any(|r| r.id.starts_with(&format!("R-{section}-"))),
+            rows.iter()
+                .any(|r| r.id.starts_with(&format!("R-{section}-"))),
             "no row for §{section}"
         );
     }
     for erratum in ["7949", "8298", "8299", "8300", "8301"] {
-        assert!(rows.iter().any(|r| r.id == format!("R-E{erratum}")), "erratum {erratum} missing");
+        assert!(
+            rows.iter().any(|r| r.id == format!("R-E{erratum}")),
+            "erratum {erratum} missing"
+        );
     }
     let problems = ledger_problems(&rows, &all_test_functions());
-    assert!(problems.is_empty(), "ledger problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "ledger problems:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn every_state_machine_rule_of_6_4_is_proven_by_a_router_test() {
     let text = fs::read_to_string(crate_dir().join("../../docs/rfc9568.md")).unwrap();
     for row in ledger_rows(&text) {
-        let state_machine_step = ["R-6.4.1-1", "R-6.4.1-2", "R-6.4.2-6", "R-6.4.2-7", "R-6.4.2-8", "R-6.4.2-9", "R-6.4.2-10", "R-6.4.3-8", "R-6.4.3-9", "R-6.4.3-10", "R-6.4.3-11", "R-6.4.3-12"];
+        let state_machine_step = [
+            "R-6.4.1-1",
+            "R-6.4.1-2",
+            "R-6.4.2-6",
+            "R-6.4.2-7",
+            "R-6.4.2-8",
+            "R-6.4.2-9",
+            "R-6.4.2-10",
+            "R-6.4.3-8",
+            "R-6.4.3-9",
+            "R-6.4.3-10",
+            "R-6.4.3-11",
+            "R-6.4.3-12",
+        ];
         if state_machine_step.contains(&row.id.as_str()) {
-            assert!(row.proof.starts_with("test:"), "{} is the router's job", row.id);
+            assert!(
+                row.proof.starts_with("test:"),
+                "{} is the router's job",
+                row.id
+            );
         }
     }
 }

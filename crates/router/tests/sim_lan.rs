@@ -171,13 +171,15 @@ impl Lan {
     fn input(&mut self, node: usize, input: Input) {
         let mut actions = std::mem::take(&mut self.actions);
         actions.clear();
-        self.nodes[node].router.handle(input, Micros(self.now), &mut actions);
+        self.nodes[node]
+            .router
+            .handle(input, Micros(self.now), &mut actions);
         for action in &actions {
             match *action {
                 Action::SendAdvert { priority } => self.transmit(node, priority),
-                Action::Transition { to: State::Master, .. } => {
-                    self.master_entries.push((self.now, node))
-                }
+                Action::Transition {
+                    to: State::Master, ..
+                } => self.master_entries.push((self.now, node)),
                 _ => {}
             }
         }
@@ -235,7 +237,10 @@ impl Lan {
             .filter(|&i| self.nodes[i].alive)
             .max_by_key(|&i| {
                 let router = &self.nodes[i].router;
-                (router.effective_priority(), address_key(router.config().primary_address))
+                (
+                    router.effective_priority(),
+                    address_key(router.config().primary_address),
+                )
             })
             .expect("someone alive")
     }
@@ -264,20 +269,27 @@ struct Spec {
     track_weight: i16,
 }
 
-fn specs(count: std::ops::RangeInclusive<usize>, priorities: std::ops::RangeInclusive<u8>) -> impl Strategy<Value = Vec<Spec>> {
+fn specs(
+    count: std::ops::RangeInclusive<usize>,
+    priorities: std::ops::RangeInclusive<u8>,
+) -> impl Strategy<Value = Vec<Spec>> {
     prop::collection::vec((priorities, -60i16..=-1), count).prop_flat_map(|raw| {
         let n = raw.len();
         // Distinct addresses in a random order, so address ranking is independent of priority.
-        (Just(raw), Just((1u8..=250).collect::<Vec<_>>()).prop_shuffle()).prop_map(move |(raw, octets)| {
-            raw.iter()
-                .zip(&octets[..n])
-                .map(|(&(priority, track_weight), &address_octet)| Spec {
-                    priority,
-                    address_octet,
-                    track_weight,
-                })
-                .collect()
-        })
+        (
+            Just(raw),
+            Just((1u8..=250).collect::<Vec<_>>()).prop_shuffle(),
+        )
+            .prop_map(move |(raw, octets)| {
+                raw.iter()
+                    .zip(&octets[..n])
+                    .map(|(&(priority, track_weight), &address_octet)| Spec {
+                        priority,
+                        address_octet,
+                        track_weight,
+                    })
+                    .collect()
+            })
     })
 }
 
@@ -299,7 +311,11 @@ fn configs(specs: &[Spec], version: Version, interval_us: u64, preempt: bool) ->
             config.advert_interval_us = interval_us;
             config.priority = spec.priority;
             config.preempt = preempt;
-            config.tracked = vec![TrackedObject { id: TRACK_ID, weight: spec.track_weight, up: true }];
+            config.tracked = vec![TrackedObject {
+                id: TRACK_ID,
+                weight: spec.track_weight,
+                up: true,
+            }];
             config
         })
         .collect()
@@ -485,7 +501,11 @@ proptest! {
 fn simulated_lan_loses_adverts_at_the_configured_rate() {
     // The wire itself: with 100 % loss nobody hears anybody and every router becomes Master.
     let specs: Vec<Spec> = (0..3)
-        .map(|i| Spec { priority: 100 + i, address_octet: 10 + i, track_weight: -10 })
+        .map(|i| Spec {
+            priority: 100 + i,
+            address_octet: 10 + i,
+            track_weight: -10,
+        })
         .collect();
     let mut lan = Lan::new(configs(&specs, Version::V3, 100_000, true), 7, 100, 0);
     lan.loss_percent = 100;
