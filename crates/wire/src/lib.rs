@@ -13,6 +13,7 @@ mod checksum;
 mod decode;
 mod encode;
 mod error;
+mod link;
 mod validate;
 
 pub use advert::{Addresses, Advert, Auth, Family, Version, TYPE_ADVERTISEMENT};
@@ -26,6 +27,7 @@ pub use decode::{
 };
 pub use encode::{effective_flavour, encode, encode_into, encode_ipv4_packet};
 pub use error::{EncodeError, WireError};
+pub use link::{vrrp_in_frame, Ipv6HeaderView, LinkType, VrrpInFrame};
 pub use validate::{check_against, Expected};
 
 /// IPv4 multicast group of VRRP.

@@ -497,10 +497,19 @@ fn error_short_names_are_unique_snake_case() {
 /// complement). It verifies; re-encoding writes 0x0000, as keepalived's and FRR's code does.
 #[test]
 fn negative_zero_checksum_is_accepted() {
-    let packet = unhex("45c0002000000000ff70003102000201410000123133640100 64ffff04d8200000".replace(' ', "").as_str());
+    let packet = unhex(
+        "45c0002000000000ff70003102000201410000123133640100 64ffff04d8200000"
+            .replace(' ', "")
+            .as_str(),
+    );
     let received = decode_ipv4_packet(&packet).unwrap();
-    let reencoded = encode(&received.advert, received.checksum, received.header.src.into(), received.header.dst.into())
-        .unwrap();
+    let reencoded = encode(
+        &received.advert,
+        received.checksum,
+        received.header.src.into(),
+        received.header.dst.into(),
+    )
+    .unwrap();
     assert_eq!(&reencoded[6..8], &[0, 0]);
     assert_eq!(reencoded[8..], packet[28..32]);
 }
