@@ -733,11 +733,6 @@ fn entry_text(
                             words.push(word.to_string());
                         }
                     }
-                    FieldKind::Type => {
-                        if let Some(value) = read_string(cx, &key) {
-                            words.insert(0, value);
-                        }
-                    }
                 }
             }
             Some(words.join(" "))
@@ -751,12 +746,10 @@ fn entry_text(
 enum FieldKind {
     /// `key: value` → `word value`.
     Word(&'static str),
-    /// `key: value` → `value` at the start (the address of a VIP).
+    /// `key: value` → `value` at the start (a VIP's address, a route's `type: blackhole`).
     Leading,
     /// `key: true` → `word`.
     Flag(&'static str),
-    /// `type: blackhole` → `blackhole` at the start.
-    Type,
 }
 
 const VIP_FIELDS: &[(&str, FieldKind)] = &[
@@ -770,7 +763,7 @@ const VIP_FIELDS: &[(&str, FieldKind)] = &[
 ];
 
 const ROUTE_FIELDS: &[(&str, FieldKind)] = &[
-    ("type", FieldKind::Type),
+    ("type", FieldKind::Leading),
     ("blackhole", FieldKind::Flag("blackhole")),
     ("to", FieldKind::Word("to")),
     ("via", FieldKind::Word("via")),
@@ -792,7 +785,7 @@ const RULE_FIELDS: &[(&str, FieldKind)] = &[
     ("iif", FieldKind::Word("iif")),
     ("oif", FieldKind::Word("oif")),
     ("fwmark", FieldKind::Word("fwmark")),
-    ("type", FieldKind::Type),
+    ("type", FieldKind::Leading),
     ("no_track", FieldKind::Flag("no_track")),
 ];
 
@@ -964,23 +957,17 @@ fn resolve_instance(
     }
 
     // Version: the instance's, else global_defs' if written, else 3 for IPv6 (as keepalived), else 2.
-    let explicit_version = raw
-        .version
-        .as_ref()
-        .map(|v| (v.value, v.pos, "version"))
-        .or(global.vrrp_version_explicit.then_some((
-            global.vrrp_version,
-            Pos::default(),
-            "global_defs.vrrp_version",
-        )));
+    let explicit_version = raw.version.as_ref().map(|v| (v.value, "version")).or(global
+        .vrrp_version_explicit
+        .then_some((global.vrrp_version, "global_defs.vrrp_version")));
     let version = match (explicit_version, family) {
-        (Some((v, _, _)), _) => v,
+        (Some((v, _)), _) => v,
         (None, Family::V6) => Version::V3,
         (None, Family::V4) => global.vrrp_version,
     };
     if version == Version::V2 && family == Family::V6 {
         if let Some(vip) = raw.vips.first() {
-            let set_by = explicit_version.map_or("", |(_, _, by)| by);
+            let set_by = explicit_version.map_or("", |(_, by)| by);
             cx.error(
                 vip.pos,
                 &vip.path,
