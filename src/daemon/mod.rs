@@ -21,6 +21,10 @@ pub fn check(path: &Path) -> i32 {
             for warning in &loaded.warnings {
                 eprintln!("warning: {warning}");
             }
+            if let Err(e) = nft_available(&loaded.config) {
+                eprintln!("error: {}: {e}", path.display());
+                return 1;
+            }
             println!(
                 "{}: valid ({} instance{})",
                 path.display(),
@@ -47,6 +51,21 @@ fn report_load_error(error: &vipd_config::LoadError) {
             }
         }
         other => eprintln!("error: {other}"),
+    }
+}
+
+/// no_accept is enforced with nftables: without the `nft` command it cannot be, so say so up front.
+fn nft_available(config: &vipd_config::Config) -> Result<(), String> {
+    if !config.needs_nftables() {
+        return Ok(());
+    }
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("nft").is_file()))
+        .unwrap_or(false);
+    if found {
+        Ok(())
+    } else {
+        Err("no_accept needs the `nft` command, which is not installed: install the Debian package `nftables`".into())
     }
 }
 
@@ -92,6 +111,11 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
     };
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
+    }
+    if let Err(e) = nft_available(&loaded.config) {
+        eprintln!("error: {}: {e}", config_path.display());
+        eprintln!("vipd: nothing applied; fix the configuration and start again");
+        return 1;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
