@@ -120,7 +120,9 @@ impl SyncGroup {
         let any_fault = self.members.iter().any(Router::has_own_fault);
         for index in 0..self.members.len() {
             let held = self.members[index].held_by_group_fault();
-            if any_fault && !held {
+            // A member in Fault for a reason of its own is not also held by the group, so that it
+            // leaves Fault with its own reason (e.g. InterfaceUp) once that clears.
+            if any_fault && !held && !self.members[index].has_own_fault() {
                 self.deliver(index, Input::SyncGroup(GroupCommand::Fault), now, out);
             } else if !any_fault && held {
                 self.deliver(

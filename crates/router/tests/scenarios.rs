@@ -957,3 +957,23 @@ fn sync_group_startup_with_an_owner_pulls_members_to_master() {
     group.startup(Micros::ZERO, &mut out);
     assert_eq!(states(&group), vec![State::Master; 2]);
 }
+
+#[test]
+fn sync_group_member_leaving_its_own_fault_reports_its_own_reason() {
+    let mut group = group(&[100]);
+    let mut out = Vec::new();
+    group.startup(Micros::ZERO, &mut out);
+    group.handle(0, Input::InterfaceDown, Micros(1_000_000), &mut out);
+    out.clear();
+    group.handle(0, Input::InterfaceUp, Micros(2_000_000), &mut out);
+    assert_eq!(states(&group), vec![State::Backup]);
+    assert!(
+        out.iter().any(|a| a.action
+            == Action::Transition {
+                from: State::Fault,
+                to: State::Backup,
+                reason: Reason::InterfaceUp
+            }),
+        "a lone member's return from Fault is its own, not the group's: {out:?}"
+    );
+}
