@@ -22,6 +22,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{LinkMacVlan, LinkUnspec, MulticastGroup};
 use tokio::sync::mpsc;
 
@@ -125,6 +126,8 @@ pub struct LinkInfo {
     pub parent: Option<u32>,
     /// Set for macvlans.
     pub macvlan_mode: Option<VmacMode>,
+    /// IPv6 link-local generation mode, when the kernel reports one vipd knows.
+    pub addr_gen_mode: Option<AddrGenMode>,
 }
 
 /// An address on an interface.
@@ -515,7 +518,11 @@ impl Netlink {
                         why,
                     });
                 }
-                self.configure_macvlan(existing.ifindex, spec).await?;
+                // Reconfiguring cycles the link down, which would drop IPv6 addresses and
+                // signal a link flap: only done when the existing link is not already right.
+                if existing.addr_gen_mode != Some(spec.addr_gen_mode) || !existing.admin_up {
+                    self.configure_macvlan(existing.ifindex, spec).await?;
+                }
                 Ok(MacvlanOutcome {
                     ifindex: existing.ifindex,
                     created: false,
@@ -629,6 +636,8 @@ impl Netlink {
     }
 }
 
+const EVENT_SOCKET_BUFFER: i32 = 4 * 1024 * 1024;
+
 /// See [`Netlink::subscribe`].
 pub fn subscribe_events() -> Result<mpsc::Receiver<NetEvent>, SystemError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| SystemError::NoRuntime {
@@ -643,19 +652,35 @@ pub fn subscribe_events() -> Result<mpsc::Receiver<NetEvent>, SystemError> {
         MulticastGroup::Ipv4Rule,
         MulticastGroup::Ipv6Rule,
     ];
-    let (connection, _handle, mut messages) = rtnetlink::new_multicast_connection(&groups)
+    let (mut connection, _handle, mut messages) = rtnetlink::new_multicast_connection(&groups)
         .map_err(|source| SystemError::Io {
             op: "subscribe to netlink events".into(),
             source,
         })?;
+    // Link flaps come in bursts; a large buffer makes a kernel-side overrun (lost events) rare.
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    if let Err(e) = connection
+        .socket_mut()
+        .socket_mut()
+        .set_rx_buf_sz(EVENT_SOCKET_BUFFER)
+    {
+        tracing::debug!(error = %e, "could not enlarge the netlink event socket buffer");
+    }
     let (sender, receiver) = mpsc::channel(1024);
     runtime.spawn(async move {
         // The connection lives inside this task so that it is dropped, closing the socket,
         // once nobody listens any more.
         let forward = async {
             while let Some((message, _)) = messages.next().await {
-                let NetlinkPayload::InnerMessage(inner) = message.payload else {
-                    continue;
+                let inner = match message.payload {
+                    NetlinkPayload::InnerMessage(inner) => inner,
+                    NetlinkPayload::Overrun(_) => {
+                        tracing::warn!(
+                            "netlink event socket overran: some link/address events were lost"
+                        );
+                        continue;
+                    }
+                    _ => continue,
                 };
                 if let Some(event) = net_event(inner) {
                     if sender.send(event).await.is_err() {
@@ -760,6 +785,7 @@ fn link_info(message: &LinkMessage) -> LinkInfo {
         kind: None,
         parent: None,
         macvlan_mode: None,
+        addr_gen_mode: None,
     };
     for attribute in &message.attributes {
         match attribute {
@@ -767,6 +793,22 @@ fn link_info(message: &LinkMessage) -> LinkInfo {
             LinkAttribute::Address(bytes) => info.mac = <[u8; 6]>::try_from(bytes.as_slice()).ok(),
             LinkAttribute::Mtu(mtu) => info.mtu = *mtu,
             LinkAttribute::Link(parent) => info.parent = Some(*parent),
+            LinkAttribute::AfSpecUnspec(families) => {
+                for family in families {
+                    let AfSpecUnspec::Inet6(inet6) = family else {
+                        continue;
+                    };
+                    for item in inet6 {
+                        if let AfSpecInet6::AddrGenMode(mode) = item {
+                            info.addr_gen_mode = match mode {
+                                In6AddrGenMode::None => Some(AddrGenMode::None),
+                                In6AddrGenMode::Random => Some(AddrGenMode::Random),
+                                _ => None,
+                            };
+                        }
+                    }
+                }
+            }
             LinkAttribute::LinkInfo(infos) => {
                 for item in infos {
                     match item {
@@ -1200,7 +1242,16 @@ mod tests {
             };
             let first = nl.ensure_macvlan(&spec).await.unwrap();
             assert!(first.created);
+            // A VIP already on the reused macvlan survives: reuse must not cycle the link down
+            // (that would flush IPv6 addresses).
+            nl.add_address(first.ifindex, v6("2001:db8::60"), 64, None)
+                .await
+                .unwrap();
             let again = nl.ensure_macvlan(&spec).await.unwrap();
+            assert!(nl
+                .has_address(first.ifindex, v6("2001:db8::60"))
+                .await
+                .unwrap());
             assert_eq!(
                 again,
                 MacvlanOutcome {
@@ -1210,6 +1261,8 @@ mod tests {
             );
             let found = nl.find_macvlan(&spec).await.unwrap().unwrap();
             assert_eq!(found.macvlan_mode, Some(VmacMode::Private));
+            assert_eq!(found.addr_gen_mode, Some(AddrGenMode::None));
+            assert!(found.admin_up);
             assert_eq!(found.parent, Some(parent));
 
             let six = MacvlanSpec {
@@ -1251,8 +1304,27 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .all(|l| l["addr_info"].as_array().is_none_or(|a| a.is_empty())),
+                .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+                .all(|a| a["scope"] != "link"),
             "addrgenmode none leaves no link-local: {no_link_local}"
+        );
+        let six_addresses = ns.ip_json(&["-6", "addr", "show", "dev", "vrrp6.60"]);
+        let link_locals: Vec<String> = six_addresses
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter(|a| a["scope"] == "link")
+            .map(|a| a["local"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            link_locals.len(),
+            1,
+            "random mode makes one link-local: {six_addresses}"
+        );
+        assert_ne!(
+            link_locals[0], "fe80::200:5eff:fe00:23c",
+            "the link-local must not be derived from the shared virtual MAC"
         );
         let six = &ns.ip_json(&["-d", "link", "show", "vrrp6.60"])[0];
         assert_eq!(six["address"], "00:00:5e:00:02:3c");
@@ -1374,6 +1446,13 @@ mod tests {
         assert_eq!(six[0]["dst"], "2001:db8:1::/48");
         assert_eq!(six[0]["gateway"], "2001:db8::1");
         let rules4 = ns.ip_json(&["rule", "show"]);
+        let added_twice = rules4
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["priority"] == 32770)
+            .count();
+        assert_eq!(added_twice, 1, "adding a rule twice leaves one: {rules4}");
         let lookup250 = rules4
             .as_array()
             .unwrap()
