@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "vipd", version, about = "VRRP daemon for Linux gateways (RFC 9568, RFC 3768)")]
+#[command(
+    name = "vipd",
+    version,
+    about = "VRRP daemon for Linux gateways (RFC 9568, RFC 3768)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -45,7 +45,8 @@ pub fn serve(runtime_dir: &Path, requests: mpsc::Sender<ControlRequest>) -> io::
             };
             let requests = requests.clone();
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, requests)).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), answer(stream, requests)).await;
             });
         }
     });
@@ -78,8 +79,12 @@ async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> i
 pub fn query_status(runtime_dir: &Path) -> Result<StatusReport, String> {
     use std::io::{Read, Write};
     let path = socket_path(runtime_dir);
-    let mut stream = std::os::unix::net::UnixStream::connect(&path)
-        .map_err(|e| format!("cannot reach vipd at {}: {e} (is `vipd run` running with this --runtime-dir?)", path.display()))?;
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
+        format!(
+            "cannot reach vipd at {}: {e} (is `vipd run` running with this --runtime-dir?)",
+            path.display()
+        )
+    })?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
     stream
         .write_all(b"status\n")

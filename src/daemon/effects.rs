@@ -44,7 +44,12 @@ pub struct EffectReport {
 }
 
 /// Starts the reconciler on the current runtime.
-pub fn spawn(netlink: Netlink) -> (mpsc::UnboundedSender<Effect>, mpsc::UnboundedReceiver<EffectReport>) {
+pub fn spawn(
+    netlink: Netlink,
+) -> (
+    mpsc::UnboundedSender<Effect>,
+    mpsc::UnboundedReceiver<EffectReport>,
+) {
     let (effect_tx, mut effect_rx) = mpsc::unbounded_channel::<Effect>();
     let (report_tx, report_rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -73,7 +78,10 @@ pub fn spawn(netlink: Netlink) -> (mpsc::UnboundedSender<Effect>, mpsc::Unbounde
                 } => {
                     let mut error = None;
                     for vip in &vips {
-                        if let Err(e) = netlink.delete_address(ifindex, vip.addr, vip.prefix_len).await {
+                        if let Err(e) = netlink
+                            .delete_address(ifindex, vip.addr, vip.prefix_len)
+                            .await
+                        {
                             // The interface may have vanished with its addresses: nothing left to remove.
                             if e.errno() != Some(libc::ENODEV) {
                                 error = Some(e.to_string());

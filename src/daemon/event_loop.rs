@@ -232,11 +232,22 @@ impl Daemon {
                     match socket.recv(&mut buf).await {
                         Ok(meta) => {
                             let data = buf[..meta.len.min(buf.len())].to_vec();
-                            if tx.send(Received { socket: id, data, meta }).await.is_err() {
+                            if tx
+                                .send(Received {
+                                    socket: id,
+                                    data,
+                                    meta,
+                                })
+                                .await
+                                .is_err()
+                            {
                                 break;
                             }
                         }
-                        Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) || e.raw_os_error() == Some(libc::ENODEV) => {
+                        Err(e)
+                            if e.raw_os_error() == Some(libc::ENETDOWN)
+                                || e.raw_os_error() == Some(libc::ENODEV) =>
+                        {
                             break;
                         }
                         Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -266,7 +277,11 @@ impl Daemon {
         for vip in &instance.vips {
             if present.iter().any(|a| a.addr == vip.addr) {
                 tracing::info!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "removing stale VIP {}/{} left by an earlier run", vip.addr, vip.prefix_len);
-                if let Err(e) = self.netlink.delete_address(ifindex, vip.addr, vip.prefix_len).await {
+                if let Err(e) = self
+                    .netlink
+                    .delete_address(ifindex, vip.addr, vip.prefix_len)
+                    .await
+                {
                     tracing::warn!(instance = %instance.cfg.name, "cannot remove stale VIP {}: {e}", vip.addr);
                 }
             }
@@ -360,7 +375,13 @@ impl Daemon {
                     state_name(to),
                     reason
                 );
-                super::notify::run(&instance.cfg, to, self.groups[instance.group].member(instance.member).effective_priority());
+                super::notify::run(
+                    &instance.cfg,
+                    to,
+                    self.groups[instance.group]
+                        .member(instance.member)
+                        .effective_priority(),
+                );
             }
             Action::Anomaly(anomaly) => {
                 let instance = &self.instances[index];
@@ -379,7 +400,9 @@ impl Daemon {
         let mut sent = 0;
         for dst in instance.destinations() {
             self.encode_buf.clear();
-            if let Err(e) = wire::encode_into(&advert, instance.flavour, src, dst, &mut self.encode_buf) {
+            if let Err(e) =
+                wire::encode_into(&advert, instance.flavour, src, dst, &mut self.encode_buf)
+            {
                 error = Some(format!("cannot encode advert: {e}"));
                 continue;
             }
@@ -395,14 +418,22 @@ impl Daemon {
                 instance.counters.priority_zero_sent += 1;
             }
         }
-        if error.is_some() || instance.last_error.as_deref().is_some_and(|e| e.starts_with("sending advert")) {
+        if error.is_some()
+            || instance
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("sending advert"))
+        {
             instance.set_error(error);
         }
     }
 
     /// Decodes with the RFC's multicast rules; an advert for a unicast instance that fails only the
     /// TTL rule is decoded again with keepalived's unicast rules (its peers may be routed).
-    fn decode(&self, packet: &Received) -> Result<(wire::Advert, IpAddr, wire::ChecksumFlavour), wire::WireError> {
+    fn decode(
+        &self,
+        packet: &Received,
+    ) -> Result<(wire::Advert, IpAddr, wire::ChecksumFlavour), wire::WireError> {
         let entry = &self.sockets[packet.socket];
         let attempt = |options: wire::DecodeOptions| match entry.family {
             Family::V4 => wire::decode_ipv4_packet_with(&packet.data, options)
@@ -433,7 +464,9 @@ impl Daemon {
     fn instance_named_by(&self, socket: usize, data: &[u8]) -> Option<usize> {
         let entry = &self.sockets[socket];
         let vrid = match entry.family {
-            Family::V4 => wire::split_ipv4_packet(data).ok().and_then(|(_, m)| m.get(1).copied()),
+            Family::V4 => wire::split_ipv4_packet(data)
+                .ok()
+                .and_then(|(_, m)| m.get(1).copied()),
             Family::V6 => data.get(1).copied(),
         };
         vrid.and_then(|v| entry.by_vrid[usize::from(v)])
@@ -460,7 +493,10 @@ impl Daemon {
         if Some(src) == instance.src {
             return;
         }
-        if !instance.cfg.unicast_peers.is_empty() && instance.cfg.check_unicast_src && !instance.cfg.unicast_peers.contains(&src) {
+        if !instance.cfg.unicast_peers.is_empty()
+            && instance.cfg.check_unicast_src
+            && !instance.cfg.unicast_peers.contains(&src)
+        {
             return;
         }
         if let Err(e) = wire::check_against(&advert, &instance.expected()) {
@@ -506,7 +542,12 @@ impl Daemon {
         self.actions = out;
         let now = Instant::now();
         for index in 0..self.instances.len() {
-            if self.instances[index].garp.as_ref().and_then(|p| p.next()).is_some_and(|t| t <= now) {
+            if self.instances[index]
+                .garp
+                .as_ref()
+                .and_then(|p| p.next())
+                .is_some_and(|t| t <= now)
+            {
                 self.announce(index, now);
             }
         }
@@ -588,7 +629,8 @@ impl Daemon {
                         self.link_changed(index, false);
                         continue;
                     }
-                    if self.instances[index].socket.is_none() || self.instances[index].src.is_none() {
+                    if self.instances[index].socket.is_none() || self.instances[index].src.is_none()
+                    {
                         self.attach(index).await;
                     }
                     let usable = link.up && self.instances[index].socket.is_some();
@@ -601,7 +643,10 @@ impl Daemon {
                     if instance.ifindex != Some(address.ifindex) {
                         continue;
                     }
-                    if address.removed && instance.installed && instance.vips.iter().any(|v| v.addr == address.addr) {
+                    if address.removed
+                        && instance.installed
+                        && instance.vips.iter().any(|v| v.addr == address.addr)
+                    {
                         tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "VIP {} was removed by someone else; putting it back", address.addr);
                         let _ = self.effects.send(Effect::InstallVips {
                             instance: index,
@@ -611,7 +656,8 @@ impl Daemon {
                     }
                     if !address.removed && instance.src.is_none() {
                         self.attach(index).await;
-                        let usable = self.instances[index].link_up && self.instances[index].socket.is_some();
+                        let usable =
+                            self.instances[index].link_up && self.instances[index].socket.is_some();
                         self.link_changed(index, usable);
                     }
                 }
@@ -627,7 +673,10 @@ impl Daemon {
         }
         instance.ifindex = None;
         instance.installed = false;
-        instance.set_error(Some(format!("interface {} was removed; waiting for it to come back", instance.cfg.interface)));
+        instance.set_error(Some(format!(
+            "interface {} was removed; waiting for it to come back",
+            instance.cfg.interface
+        )));
     }
 
     fn link_changed(&mut self, index: usize, up: bool) {
@@ -640,7 +689,15 @@ impl Daemon {
         if instance.cfg.dont_track_primary {
             return;
         }
-        self.feed(group, member, if up { Input::InterfaceUp } else { Input::InterfaceDown });
+        self.feed(
+            group,
+            member,
+            if up {
+                Input::InterfaceUp
+            } else {
+                Input::InterfaceDown
+            },
+        );
     }
 
     fn status(&self) -> StatusReport {
@@ -666,7 +723,9 @@ impl Daemon {
                 let r = self.groups[i.group].member(i.member);
                 let on_interface = |addr: IpAddr| {
                     present.iter().any(|(name, a)| {
-                        *a == addr && (name == &i.cfg.interface || name.starts_with(&format!("{}:", i.cfg.interface)))
+                        *a == addr
+                            && (name == &i.cfg.interface
+                                || name.starts_with(&format!("{}:", i.cfg.interface)))
                     })
                 };
                 InstanceStatus {

@@ -29,7 +29,11 @@ pub fn check(path: &Path) -> i32 {
                 "{}: valid ({} instance{})",
                 path.display(),
                 loaded.config.instances.len(),
-                if loaded.config.instances.len() == 1 { "" } else { "s" }
+                if loaded.config.instances.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             );
             0
         }
@@ -74,7 +78,10 @@ pub fn print_status(runtime_dir: &Path, json: bool) -> i32 {
     match control::query_status(runtime_dir) {
         Ok(report) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("status serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("status serialises")
+                );
             } else {
                 print!("{}", report.render_text());
             }
@@ -117,7 +124,10 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
         eprintln!("vipd: nothing applied; fix the configuration and start again");
         return 1;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vipd: cannot start the runtime: {e}");

@@ -46,11 +46,17 @@ fn spawn(instance: &str, command: &str, args: &[&str]) {
             tokio::spawn(async move {
                 match process.wait().await {
                     Ok(status) if status.success() => {}
-                    Ok(status) => tracing::warn!(instance = %instance, "notify script `{command}` exited with {status}"),
-                    Err(e) => tracing::warn!(instance = %instance, "notify script `{command}`: {e}"),
+                    Ok(status) => {
+                        tracing::warn!(instance = %instance, "notify script `{command}` exited with {status}")
+                    }
+                    Err(e) => {
+                        tracing::warn!(instance = %instance, "notify script `{command}`: {e}")
+                    }
                 }
             });
         }
-        Err(e) => tracing::warn!(instance = %instance, "cannot start notify script `{command}`: {e}"),
+        Err(e) => {
+            tracing::warn!(instance = %instance, "cannot start notify script `{command}`: {e}")
+        }
     }
 }

@@ -70,7 +70,12 @@ impl StatusReport {
     pub fn render_text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        let _ = writeln!(out, "vipd pid {} up {:.1}s", self.pid, self.uptime_ms as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "vipd pid {} up {:.1}s",
+            self.pid,
+            self.uptime_ms as f64 / 1000.0
+        );
         for e in &self.errors {
             let _ = writeln!(out, "error: {e}");
         }

@@ -207,7 +207,8 @@ fn recv_with_meta(fd: RawFd, family: Family, buf: &mut [u8]) -> io::Result<Packe
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let src = sockaddr_to_ip(&addr).ok_or_else(|| io::Error::other("datagram without a source address"))?;
+        let src = sockaddr_to_ip(&addr)
+            .ok_or_else(|| io::Error::other("datagram without a source address"))?;
         let mut meta = PacketMeta {
             len: n as usize,
             src,
@@ -241,7 +242,9 @@ fn sockaddr_to_ip(addr: &libc::sockaddr_storage) -> Option<IpAddr> {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.
             let sin = unsafe { &*(addr as *const _ as *const libc::sockaddr_in) };
-            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
         }
         libc::AF_INET6 => {
             // SAFETY: the family says the storage holds a sockaddr_in6.
@@ -302,7 +305,9 @@ fn send_from(fd: RawFd, ifindex: u32, payload: &[u8], src: IpAddr, dst: IpAddr) 
                 (*cmsg).cmsg_type = libc::IPV6_PKTINFO;
                 (*cmsg).cmsg_len = libc::CMSG_LEN(info_len) as _;
                 let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr { s6_addr: src.octets() },
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: src.octets(),
+                    },
                     ipi6_ifindex: ifindex,
                 };
                 std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::in6_pktinfo, info);
