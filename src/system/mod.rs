@@ -2,9 +2,9 @@
 //! nftables and AF_PACKET announcements. Makes the world match what the router asked for; decides nothing.
 
 pub mod announce;
-pub mod socket;
 pub mod netlink;
 pub mod nft;
+pub mod socket;
 pub mod sysctl;
 #[cfg(test)]
 pub mod testns;
