@@ -1056,6 +1056,23 @@ mod tests {
     }
 
     #[test]
+    fn kernel_errors_say_what_to_do() {
+        let eperm = SystemError::from_errno("add address", "eth0", libc::EPERM);
+        assert!(eperm.to_string().contains("CAP_NET_ADMIN"), "{eperm}");
+        assert_eq!(eperm.errno(), Some(libc::EPERM));
+        let enodev = SystemError::from_errno("add address", "eth9", libc::ENODEV);
+        assert!(
+            enodev
+                .to_string()
+                .contains("interface eth9 does not exist (yet)"),
+            "{enodev}"
+        );
+        let other = SystemError::from_errno("add route", "", libc::ENETUNREACH);
+        assert_eq!(other.errno(), Some(libc::ENETUNREACH));
+        assert!(other.to_string().contains("unreachable"), "{other}");
+    }
+
+    #[test]
     fn link_lookup_reports_index_mac_state_and_mtu() {
         let ns = TestNs::create();
         ns.ip(&[
