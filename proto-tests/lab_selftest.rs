@@ -1,9 +1,10 @@
 //! Proof that the lab harness works: cabling, cleanup on panic, stale-namespace reaping, the ping
-//! parser, and a keepalived pair standing in for vipd (election, link cut, measured outage).
+//! parser, a keepalived pair standing in for vipd (election, link cut, measured outage), and the
+//! vipd helpers (config, status JSON, SIGTERM) on a lone router.
 
 use crate::lab::{
     keepalived_v3_conf, list_netns, master_down_interval_ms, parse_ping_log, wait_for, wait_until,
-    Lab, Pinger, NETNS_PREFIX,
+    Lab, Pinger, NETNS_PREFIX, SIGTERM,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -286,4 +287,41 @@ fn lab_selftest_keepalived_pair_elects_and_fails_over_on_link_cut() {
         "gw-a alone holding the VIP again",
         || vip_holders(&routers) == ["gw-a"],
     );
+}
+
+#[test]
+fn lab_selftest_vipd_helpers_drive_a_lone_router() {
+    let lab = Lab::new("selftest_vipd");
+    let gw = lab.add_node("gw");
+    gw.add_addr("192.0.2.1/24");
+    let mut vipd = gw.start_vipd(
+        "global_defs:\n  vrrp_version: 3\nvrrp_instance:\n  VI_1:\n    interface: eth0\n    \
+         virtual_router_id: 51\n    priority: 150\n    advert_int: 0.1\n    \
+         virtual_ipaddress: [\"192.0.2.100/24\"]\n",
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the lone vipd becoming MASTER",
+        || vipd.state_of("VI_1").as_deref() == Some("MASTER"),
+    );
+    let instance = vipd.instance("VI_1").expect("VI_1 in vipd status");
+    assert_eq!(instance["vrid"], 51, "{instance}");
+    assert_eq!(
+        instance["vips"][0]["address"], "192.0.2.100/24",
+        "{instance}"
+    );
+    assert_eq!(instance["vips"][0]["present"], true, "{instance}");
+    assert!(gw.has_addr("eth0", "192.0.2.100/24"));
+    assert!(
+        vipd.state_of("VI_2").is_none(),
+        "an instance that does not exist"
+    );
+
+    vipd.signal(SIGTERM);
+    let status = vipd
+        .wait_exit(Duration::from_secs(5))
+        .expect("vipd exits on SIGTERM");
+    assert!(status.success(), "vipd exit status after SIGTERM: {status}");
+    assert!(!gw.has_addr("eth0", VIP), "VIP left behind after SIGTERM");
+    assert!(vipd.try_status().is_err(), "status answers after exit");
 }
