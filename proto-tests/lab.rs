@@ -33,6 +33,9 @@ pub const NETNS_PREFIX: &str = "vt";
 /// Every lab dir in `$TMPDIR` starts with this, followed by the creating process's pid.
 const LAB_DIR_PREFIX: &str = "vipd-lab-";
 
+/// How long [`Node::exec`] lets a command run before killing it.
+pub const EXEC_TIMEOUT_SECS: u32 = 60;
+
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The vipd binary built by cargo for this test binary.
@@ -412,9 +415,13 @@ impl Node {
         cmd
     }
 
-    /// Runs `argv` in the node and returns its output, whatever its exit status.
+    /// Runs `argv` in the node and returns its output, whatever its exit status. Bounded: a command
+    /// that hangs is killed after [`EXEC_TIMEOUT_SECS`] (coreutils `timeout`, exit status 124).
     pub fn try_exec(&self, argv: &[&str]) -> Output {
-        self.command(argv)
+        let limit = EXEC_TIMEOUT_SECS.to_string();
+        let mut bounded = vec!["timeout", "-k", "2", limit.as_str()];
+        bounded.extend_from_slice(argv);
+        self.command(&bounded)
             .output()
             .unwrap_or_else(|e| panic!("{}: cannot run {argv:?}: {e}", self.name))
     }
