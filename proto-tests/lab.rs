@@ -558,7 +558,12 @@ impl Node {
         assert!(percent <= 100, "loss {percent}% > 100%");
         self.clear_vrrp_loss();
         let mut script = String::from("table inet vtloss {\n");
-        let rule = format!("meta l4proto 112 numgen random mod 100 < {percent} drop");
+        // nft refuses `< 100` against a `mod 100` value (range 0-99): total loss is a plain drop.
+        let rule = if percent == 100 {
+            "meta l4proto 112 drop".to_owned()
+        } else {
+            format!("meta l4proto 112 numgen random mod 100 < {percent} drop")
+        };
         if matches!(direction, Direction::Ingress | Direction::Both) {
             script += &format!("  chain in {{ type filter hook input priority -300; {rule}; }}\n");
         }

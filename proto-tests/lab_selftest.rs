@@ -4,7 +4,7 @@
 
 use crate::lab::{
     keepalived_v3_conf, list_netns, master_down_interval_ms, parse_ping_log, wait_for, wait_until,
-    Lab, Pinger, NETNS_PREFIX, SIGTERM,
+    Direction, Lab, Pinger, NETNS_PREFIX, SIGTERM,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -285,6 +285,18 @@ fn lab_selftest_keepalived_pair_elects_and_fails_over_on_link_cut() {
     wait_for(
         Duration::from_secs(10),
         "gw-a alone holding the VIP again",
+        || vip_holders(&routers) == ["gw-a"],
+    );
+
+    // The loss helper: gw-b deaf to every advert takes the VIP too; hearing again, it yields.
+    gw_b.set_vrrp_loss(100, Direction::Ingress);
+    wait_for(Duration::from_secs(5), "a deaf gw-b taking the VIP", || {
+        gw_b.has_addr("eth0", VIP)
+    });
+    gw_b.clear_vrrp_loss();
+    wait_for(
+        Duration::from_secs(5),
+        "gw-b yielding once it hears gw-a",
         || vip_holders(&routers) == ["gw-a"],
     );
 }
