@@ -228,7 +228,7 @@ if holds_vip gw-a; then MASTER=gw-a BACKUP=gw-b; else MASTER=gw-b BACKUP=gw-a; f
 echo "== client pings $VIP every 2 ms; cutting $MASTER's link"
 ip netns exec "$(ns client)" ping -n -D -i 0.002 -W 1 -c 10000 -w 15 "$VIP" >"$WORK/ping.log" 2>&1 &
 PING_PID=$!
-wait_tenths 30 grep -q "bytes from" "$WORK/ping.log" || die "the client gets no reply from $VIP"
+wait_tenths 30 grep -qs "bytes from" "$WORK/ping.log" || die "the client gets no reply from $VIP"
 sleep 1
 ip -n "$SW" link set "${PORT[$MASTER]}" down
 CUT_NS=$(date +%s%N)
