@@ -1,4 +1,8 @@
 //! Namespace-lab integration tests: real vipd (and keepalived / FRR) processes on a bridged lab. Needs root.
 
+mod daemon_basics;
+mod daemon_failover;
+mod daemon_support;
+mod daemon_v2_v6_unicast;
 mod lab;
 mod lab_selftest;

@@ -1,0 +1,149 @@
+//! Shared helpers of the `daemon_*` lab tests: config snippets, the "exactly one master" check
+//! over status JSON and interface addresses, status counters, and pcap packet counting.
+
+use crate::lab::*;
+use std::time::{Duration, Instant};
+
+/// The instance every `daemon_*` test configures.
+pub const INSTANCE: &str = "VI_1";
+
+/// One VRRPv3 instance `VI_1` on eth0 with advert_int 0.1 and `extra` keys (`"nopreempt: true, "`).
+pub fn v3_config(vrid: u8, priority: u8, vip: &str, extra: &str) -> String {
+    format!(
+        "global_defs: {{vrrp_version: 3}}\nvrrp_instance:\n  {INSTANCE}: {{interface: eth0, \
+         virtual_router_id: {vrid}, priority: {priority}, advert_int: 0.1, {extra}\
+         virtual_ipaddress: [\"{vip}\"]}}\n"
+    )
+}
+
+/// A router of the lab: its node and the vipd running in it.
+pub struct Router<'a> {
+    pub node: &'a Node,
+    pub vipd: &'a VipdProc,
+}
+
+/// The address part of a VIP in CIDR notation.
+pub fn vip_addr(vip_cidr: &str) -> &str {
+    vip_cidr.split('/').next().unwrap_or(vip_cidr)
+}
+
+/// Waits until `vipd` reports `state` for [`INSTANCE`], failing the test after `timeout`.
+pub fn wait_state(vipd: &VipdProc, who: &str, state: &str, timeout: Duration) {
+    wait_for(timeout, &format!("{who} {state}"), || {
+        vipd.state_of(INSTANCE).as_deref() == Some(state)
+    });
+}
+
+/// Asserts, over several samples spread across ~600 ms, that `routers[master]` is the only
+/// MASTER (by both status JSONs), the only one holding `vip` on eth0, and reports it present.
+pub fn assert_sole_master(routers: &[Router], master: usize, vip: &str) {
+    let addr = vip_addr(vip);
+    for sample in 0..6 {
+        if sample > 0 {
+            std::thread::sleep(Duration::from_millis(120));
+        }
+        let states: Vec<Option<String>> =
+            routers.iter().map(|r| r.vipd.state_of(INSTANCE)).collect();
+        let holders: Vec<bool> = routers
+            .iter()
+            .map(|r| r.node.has_addr("eth0", addr))
+            .collect();
+        let masters: Vec<&str> = routers
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| s.as_deref() == Some("MASTER"))
+            .map(|(r, _)| r.node.name())
+            .collect();
+        let summary = || {
+            routers
+                .iter()
+                .zip(states.iter().zip(&holders))
+                .map(|(r, (s, h))| format!("{}={s:?} vip={h}", r.node.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(
+            masters,
+            vec![routers[master].node.name()],
+            "sample {sample}: masters by status: {}",
+            summary()
+        );
+        for (i, holds) in holders.iter().enumerate() {
+            assert_eq!(
+                *holds,
+                i == master,
+                "sample {sample}: VIP {addr} on eth0 of {}: {}",
+                routers[i].node.name(),
+                summary()
+            );
+        }
+        let master_status = routers[master]
+            .vipd
+            .instance(INSTANCE)
+            .expect("master status");
+        let reported_present = master_status["vips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v["address"].as_str().map(vip_addr) == Some(addr) && v["present"] == true);
+        assert!(
+            reported_present,
+            "master's status does not report {addr} present: {master_status}"
+        );
+    }
+}
+
+/// A counter of [`INSTANCE`] from status (`counters.<name>`), 0 when absent or unreadable.
+pub fn counter(vipd: &VipdProc, name: &str) -> u64 {
+    vipd.instance(INSTANCE)
+        .and_then(|i| i["counters"][name].as_u64())
+        .unwrap_or(0)
+}
+
+/// `counters.rejected.<error>` of [`INSTANCE`], 0 when absent.
+pub fn rejected(vipd: &VipdProc, error: &str) -> u64 {
+    vipd.instance(INSTANCE)
+        .and_then(|i| i["counters"]["rejected"][error].as_u64())
+        .unwrap_or(0)
+}
+
+/// Sends `signal` and waits up to `timeout` for exit; fails the test if it does not exit.
+pub fn stop_with(
+    vipd: &mut VipdProc,
+    signal: libc::c_int,
+    timeout: Duration,
+) -> std::process::ExitStatus {
+    vipd.signal(signal);
+    vipd.wait_exit(timeout)
+        .unwrap_or_else(|| panic!("{} did not exit within {timeout:?}", vipd.label()))
+}
+
+/// Time until `cond` holds, polled as fast as `vipd status` answers; None after `timeout`.
+pub fn time_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    wait_until(timeout, &mut cond).then(|| start.elapsed())
+}
+
+/// Packets in a classic pcap file (what tcpdump -w writes), by walking its record headers.
+pub fn pcap_packet_count(path: &std::path::Path) -> usize {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert!(data.len() >= 24, "{}: no pcap header", path.display());
+    let magic = u32::from_le_bytes(data[0..4].try_into().unwrap());
+    let little_endian = matches!(magic, 0xa1b2_c3d4 | 0xa1b2_3c4d);
+    let mut offset = 24;
+    let mut count = 0;
+    while offset + 16 <= data.len() {
+        let field: [u8; 4] = data[offset + 8..offset + 12].try_into().unwrap();
+        let captured = if little_endian {
+            u32::from_le_bytes(field)
+        } else {
+            u32::from_be_bytes(field)
+        } as usize;
+        offset += 16 + captured;
+        if offset > data.len() {
+            break; // a record cut short by the writer being stopped
+        }
+        count += 1;
+    }
+    count
+}
