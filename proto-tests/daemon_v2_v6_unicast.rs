@@ -132,7 +132,11 @@ fn daemon_ipv6_v3_election_and_failover() {
         report.longest_gap_ms
     );
     assert!(b.has_addr("eth0", vip_addr(VIP6)));
-    assert_ne!(vipd_a.state_of(INSTANCE).as_deref(), Some("BACKUP"));
+    assert_eq!(vipd_a.state_of(INSTANCE).as_deref(), Some("FAULT"));
+    assert!(
+        !a.has_addr("eth0", vip_addr(VIP6)),
+        "gw-a in FAULT still holds the IPv6 VIP"
+    );
 
     a.link_up();
     wait_state(
@@ -168,8 +172,8 @@ fn daemon_unicast_peers_elect_fail_over_and_send_no_multicast() {
     b.add_addr("192.0.2.2/24");
     let multicast = a.start_capture("eth0", "dst host 224.0.0.18", 100);
     let vrrp = a.start_capture("eth0", "ip proto 112", 1000);
-    let vipd_a = a.start_vipd(&unicast_config(150, "192.0.2.1", "192.0.2.2"));
-    let mut vipd_b = b.start_vipd(&unicast_config(100, "192.0.2.2", "192.0.2.1"));
+    let mut vipd_a = a.start_vipd(&unicast_config(150, "192.0.2.1", "192.0.2.2"));
+    let vipd_b = b.start_vipd(&unicast_config(100, "192.0.2.2", "192.0.2.1"));
     wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
     wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
     let routers = [
@@ -208,13 +212,29 @@ fn daemon_unicast_peers_elect_fail_over_and_send_no_multicast() {
         Duration::from_secs(3),
     );
     assert_sole_master(&routers, 0, VIP4);
-    // The priority-0 advert on shutdown must go unicast too.
+    // The priority-0 advert on shutdown must go unicast too, and still hand over at once.
     std::thread::sleep(Duration::from_millis(200));
-    let exit = stop_with(&mut vipd_b, SIGTERM, Duration::from_secs(5));
-    assert!(exit.success(), "gw-b exit after SIGTERM: {exit}");
+    let sent_by_a = counter(&vipd_a, "adverts_sent");
+    let exit = stop_with(&mut vipd_a, SIGTERM, Duration::from_secs(5));
+    assert!(exit.success(), "gw-a exit after SIGTERM: {exit}");
+    let takeover = time_until(Duration::from_secs(3), || {
+        vipd_b.state_of(INSTANCE).as_deref() == Some("MASTER")
+    })
+    .expect("gw-b never became MASTER after gw-a's SIGTERM");
+    assert!(
+        counter(&vipd_b, "priority_zero_received") >= 1,
+        "gw-b got no unicast priority-0 advert: {}",
+        vipd_b.status()
+    );
+    assert!(!a.has_addr("eth0", vip_addr(VIP4)));
+    println!(
+        "daemon_unicast: gw-b MASTER {takeover:?} after gw-a exited; gw-a sent {sent_by_a} adverts"
+    );
 
-    let multicast_packets = pcap_packet_count(&multicast.stop());
-    let vrrp_packets = pcap_packet_count(&vrrp.stop());
+    let multicast_pcap = multicast.stop();
+    let vrrp_pcap = vrrp.stop();
+    let multicast_packets = pcap_packet_count(&multicast_pcap);
+    let vrrp_packets = pcap_packet_count(&vrrp_pcap);
     println!("daemon_unicast: {vrrp_packets} VRRP packets on gw-a's eth0, {multicast_packets} to 224.0.0.18");
     assert!(
         vrrp_packets > 10,
