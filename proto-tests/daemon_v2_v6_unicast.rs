@@ -60,7 +60,11 @@ fn daemon_v2_pass_auth_elects_and_ignores_wrong_password() {
         "gw-a stepped down once"
     );
     // The intruder rejects the others' adverts just the same.
-    assert!(rejected(&vipd_intruder, "auth_failure") >= 1);
+    wait_for(
+        Duration::from_secs(3),
+        "gw-a's adverts counted as auth_failure on the intruder",
+        || rejected(&vipd_intruder, "auth_failure") >= 1,
+    );
 }
 
 #[test]
