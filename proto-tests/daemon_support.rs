@@ -147,3 +147,59 @@ pub fn pcap_packet_count(path: &std::path::Path) -> usize {
     }
     count
 }
+
+/// A tcpdump writing to a pcap file in the lab dir, started by [`start_immediate_capture`].
+pub struct ImmediateCapture {
+    proc: Proc,
+    path: std::path::PathBuf,
+}
+
+impl ImmediateCapture {
+    /// Stops tcpdump (SIGINT, SIGKILL after 3 s) and returns the pcap file's path.
+    pub fn stop(mut self) -> std::path::PathBuf {
+        self.proc.signal(SIGINT);
+        if self.proc.wait_exit(Duration::from_secs(3)).is_none() {
+            self.proc.kill();
+        }
+        self.path
+    }
+}
+
+/// Like `Node::start_capture`, but with `--immediate-mode`: without it libpcap hands packets
+/// over in blocks up to a second late, and those still in the ring at SIGINT are never written,
+/// so the last second of traffic (e.g. a priority-0 advert at shutdown) would go uncounted.
+pub fn start_immediate_capture(
+    lab: &Lab,
+    node: &Node,
+    dev: &str,
+    filter: &str,
+    max_packets: u32,
+) -> ImmediateCapture {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = lab
+        .dir()
+        .join(format!("{}-{dev}-immediate-{id}.pcap", node.name()));
+    let path_text = path.to_str().expect("lab paths are UTF-8").to_owned();
+    let count = max_packets.to_string();
+    let mut argv = vec![
+        "tcpdump",
+        "--immediate-mode",
+        "-i",
+        dev,
+        "-n",
+        "-U",
+        "-w",
+        &path_text,
+        "-c",
+        &count,
+    ];
+    argv.extend(filter.split_whitespace());
+    let proc = node.spawn_labelled("tcpdump", &argv);
+    wait_for(
+        Duration::from_secs(5),
+        &format!("{}: tcpdump listening on {dev}", node.name()),
+        || proc.log().contains("listening on"),
+    );
+    ImmediateCapture { proc, path }
+}
