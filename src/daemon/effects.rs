@@ -1,12 +1,17 @@
-//! The reconciler task: applies what the event loop decided (VIPs present or absent) through
-//! rtnetlink, in order, off the event loop, so that a slow kernel call never delays an advert.
-//! Failures come back to the event loop as reports; they are retried when the loop asks again.
+//! The reconciler task: makes what the event loop decided true (an instance's VIPs, virtual routes,
+//! virtual rules and no_accept firewall entries present or absent) through rtnetlink and nftables,
+//! in order, off the event loop, so that a slow kernel call never delays an advert. Failures come
+//! back to the event loop as reports; the loop asks again when netlink shows a change.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::system::netlink::Netlink;
+use vipd_config as config;
+
+use crate::system::netlink::{IpFamily, Netlink, RouteKind, RouteSpec, RuleSpec, SystemError};
+use crate::system::nft::NftTable;
 
 /// One virtual address as the system layer needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,22 +19,29 @@ pub struct VipSpec {
     pub addr: IpAddr,
     pub prefix_len: u8,
     pub label: Option<String>,
+    /// keepalived's `dev`: another interface than the instance's.
+    pub dev: Option<String>,
+}
+
+/// Everything an instance puts in place while it is master.
+#[derive(Debug, Clone, Default)]
+pub struct MasterResources {
+    pub vips: Vec<VipSpec>,
+    pub routes: Vec<config::VirtualRoute>,
+    pub rules: Vec<config::VirtualRule>,
+    /// Addresses to put in the no_accept drop set (empty in accept mode).
+    pub drop_set: Vec<IpAddr>,
 }
 
 /// What must be made true.
 #[derive(Debug)]
 pub enum Effect {
-    /// The instance's VIPs must be on `ifindex`.
-    InstallVips {
+    /// The instance's resources must be present (`present`) or absent on `ifindex`.
+    Master {
         instance: usize,
         ifindex: u32,
-        vips: Vec<VipSpec>,
-    },
-    /// The instance's VIPs must not be on `ifindex`.
-    RemoveVips {
-        instance: usize,
-        ifindex: u32,
-        vips: Vec<VipSpec>,
+        present: bool,
+        resources: Arc<MasterResources>,
     },
     /// Answers once every effect sent before it has been applied.
     Flush(oneshot::Sender<()>),
@@ -46,6 +58,7 @@ pub struct EffectReport {
 /// Starts the reconciler on the current runtime.
 pub fn spawn(
     netlink: Netlink,
+    nft: Option<NftTable>,
 ) -> (
     mpsc::UnboundedSender<Effect>,
     mpsc::UnboundedReceiver<EffectReport>,
@@ -55,39 +68,24 @@ pub fn spawn(
     tokio::spawn(async move {
         while let Some(effect) = effect_rx.recv().await {
             match effect {
-                Effect::InstallVips {
+                Effect::Master {
                     instance,
                     ifindex,
-                    vips,
+                    present,
+                    resources,
                 } => {
-                    let mut error = None;
-                    for vip in &vips {
-                        if let Err(e) = netlink
-                            .add_address(ifindex, vip.addr, vip.prefix_len, vip.label.as_deref())
-                            .await
-                        {
-                            error = Some(e.to_string());
-                        }
-                    }
-                    let _ = report_tx.send(EffectReport { instance, error });
-                }
-                Effect::RemoveVips {
-                    instance,
-                    ifindex,
-                    vips,
-                } => {
-                    let mut error = None;
-                    for vip in &vips {
-                        if let Err(e) = netlink
-                            .delete_address(ifindex, vip.addr, vip.prefix_len)
-                            .await
-                        {
-                            // The interface may have vanished with its addresses: nothing left to remove.
-                            if e.errno() != Some(libc::ENODEV) {
-                                error = Some(e.to_string());
-                            }
-                        }
-                    }
+                    let errors = if present {
+                        install(&netlink, nft.as_ref(), ifindex, &resources).await
+                    } else {
+                        remove(&netlink, nft.as_ref(), ifindex, &resources).await
+                    };
+                    let error = (!errors.is_empty()).then(|| {
+                        errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    });
                     let _ = report_tx.send(EffectReport { instance, error });
                 }
                 Effect::Flush(done) => {
@@ -97,4 +95,163 @@ pub fn spawn(
         }
     });
     (effect_tx, report_rx)
+}
+
+/// Addresses first (routes may use them as source or gateway), then routes, then rules, then the
+/// firewall: the reverse of `remove`.
+async fn install(
+    netlink: &Netlink,
+    nft: Option<&NftTable>,
+    ifindex: u32,
+    resources: &MasterResources,
+) -> Vec<SystemError> {
+    let mut errors = Vec::new();
+    for vip in &resources.vips {
+        let on = vip_interface(netlink, vip, ifindex).await;
+        if let Err(e) = netlink
+            .add_address(on, vip.addr, vip.prefix_len, vip.label.as_deref())
+            .await
+        {
+            errors.push(e);
+        }
+    }
+    for route in &resources.routes {
+        match route_spec(netlink, route).await {
+            Ok(spec) => {
+                if let Err(e) = netlink.add_route(&spec).await {
+                    errors.push(e);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    for rule in &resources.rules {
+        match rule_spec(rule) {
+            Ok(spec) => {
+                if let Err(e) = netlink.add_rule(&spec).await {
+                    errors.push(e);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(nft) = nft {
+        for addr in &resources.drop_set {
+            if let Err(e) = nft.add_vip(*addr).await {
+                errors.push(e);
+            }
+        }
+    }
+    errors
+}
+
+async fn remove(
+    netlink: &Netlink,
+    nft: Option<&NftTable>,
+    ifindex: u32,
+    resources: &MasterResources,
+) -> Vec<SystemError> {
+    let mut errors = Vec::new();
+    if let Some(nft) = nft {
+        for addr in &resources.drop_set {
+            if let Err(e) = nft.remove_vip(*addr).await {
+                errors.push(e);
+            }
+        }
+    }
+    for rule in &resources.rules {
+        if let Ok(spec) = rule_spec(rule) {
+            if let Err(e) = netlink.delete_rule(&spec).await {
+                errors.push(e);
+            }
+        }
+    }
+    for route in &resources.routes {
+        // A route over an interface that is gone went with it.
+        if let Ok(spec) = route_spec(netlink, route).await {
+            if let Err(e) = netlink.delete_route(&spec).await {
+                if !is_gone(&e) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    for vip in &resources.vips {
+        let on = vip_interface(netlink, vip, ifindex).await;
+        if let Err(e) = netlink.delete_address(on, vip.addr, vip.prefix_len).await {
+            if !is_gone(&e) {
+                errors.push(e);
+            }
+        }
+    }
+    errors
+}
+
+fn is_gone(error: &SystemError) -> bool {
+    matches!(error.errno(), Some(libc::ENODEV) | Some(libc::ESRCH) | Some(libc::ENOENT))
+}
+
+/// A VIP goes on the instance's interface (or VMAC) unless its own `dev` names another one.
+async fn vip_interface(netlink: &Netlink, vip: &VipSpec, default: u32) -> u32 {
+    match &vip.dev {
+        Some(dev) => netlink
+            .link_by_name(dev)
+            .await
+            .map(|link| link.ifindex)
+            .unwrap_or(default),
+        None => default,
+    }
+}
+
+async fn route_spec(
+    netlink: &Netlink,
+    route: &config::VirtualRoute,
+) -> Result<RouteSpec, SystemError> {
+    let mut spec = RouteSpec::new(route.to.addr, route.to.len);
+    spec.via = route.via;
+    spec.src = route.src;
+    spec.metric = route.metric;
+    if let Some(table) = route.table {
+        spec.table = table;
+    }
+    spec.kind = match route.kind {
+        config::RouteKind::Unicast => RouteKind::Unicast,
+        config::RouteKind::Blackhole => RouteKind::Blackhole,
+        other => {
+            return Err(SystemError::Invalid {
+                op: format!("add route {}/{}", route.to.addr, route.to.len),
+                why: format!("route type {other:?} is not supported by vipd yet (unicast and blackhole are)"),
+            })
+        }
+    };
+    if let Some(dev) = &route.dev {
+        spec.dev = Some(netlink.link_by_name(dev).await?.ifindex);
+    }
+    Ok(spec)
+}
+
+fn rule_spec(rule: &config::VirtualRule) -> Result<RuleSpec, SystemError> {
+    let family = match rule.family {
+        config::Family::V4 => IpFamily::V4,
+        config::Family::V6 => IpFamily::V6,
+    };
+    let table = match rule.action {
+        config::RuleAction::Lookup(table) => table,
+        other => {
+            return Err(SystemError::Invalid {
+                op: "add rule".into(),
+                why: format!("rule action {other:?} is not supported by vipd yet (lookup is)"),
+            })
+        }
+    };
+    let mut spec = RuleSpec::lookup(family, table);
+    spec.from = rule.from.map(|p| (p.addr, p.len));
+    spec.to = rule.to.map(|p| (p.addr, p.len));
+    spec.priority = rule.priority;
+    spec.iif = rule.iif.clone();
+    spec.oif = rule.oif.clone();
+    spec.fwmark = rule
+        .fwmark
+        .map(|(mark, mask)| (mark, (mask != u32::MAX).then_some(mask)));
+    Ok(spec)
 }

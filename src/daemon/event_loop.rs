@@ -15,10 +15,12 @@ use vipd_wire as wire;
 
 use super::control::ControlRequest;
 use super::effects::{self, Effect, EffectReport};
-use super::instance::Instance;
+use super::instance::{virtual_mac, Instance};
 use super::status::{InstanceStatus, StatusReport, VipStatus};
 use crate::system::announce;
-use crate::system::netlink::{NetEvent, Netlink};
+use crate::system::netlink::{AddrGenMode, MacvlanSpec, NetEvent, Netlink, VmacMode};
+use crate::system::nft::NftTable;
+use crate::system::sysctl::{Sysctl, SysctlRegistry};
 use crate::system::socket::{Family, PacketMeta, VrrpSocket};
 
 /// A datagram read by a socket's reader task.
@@ -35,6 +37,8 @@ struct SocketEntry {
     /// Instance index by VRID.
     by_vrid: [Option<usize>; 256],
     reader: tokio::task::JoinHandle<()>,
+    /// Closed when its interface went away; its slot is kept so indices stay valid.
+    closed: bool,
 }
 
 pub struct Daemon {
@@ -53,6 +57,10 @@ pub struct Daemon {
     control_rx: mpsc::Receiver<ControlRequest>,
     net_events: Option<mpsc::Receiver<NetEvent>>,
     errors: Vec<String>,
+    sysctls: SysctlRegistry,
+    nft: Option<NftTable>,
+    /// VMACs this run created or adopted (ifindex), deleted on exit.
+    vmacs: Vec<u32>,
     actions: Vec<MemberAction>,
     encode_buf: bytes::BytesMut,
 }
@@ -72,7 +80,20 @@ impl Daemon {
                 None
             }
         };
-        let (effects, reports) = effects::spawn(netlink.clone());
+        let nft = if config.needs_nftables() {
+            let table = NftTable::new(&config.global.nftables_table);
+            // A table of ours left by a crash is replaced, so no stale VIP stays blocked.
+            match table.ensure_table().await {
+                Ok(()) => Some(table),
+                Err(e) => {
+                    errors.push(format!("no_accept cannot be enforced: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (effects, reports) = effects::spawn(netlink.clone(), nft.clone());
         let (packets_tx, packets_rx) = mpsc::channel(4096);
 
         let mut instances = Vec::new();
@@ -123,12 +144,16 @@ impl Daemon {
             control_rx,
             net_events,
             errors,
+            sysctls: SysctlRegistry::new(),
+            nft,
+            vmacs: Vec::new(),
             actions: Vec::new(),
             encode_buf: bytes::BytesMut::with_capacity(1500),
         };
         for index in 0..daemon.instances.len() {
             daemon.attach(index).await;
-            daemon.remove_stale_vips(index).await;
+            daemon.refresh_tracked(index).await;
+            daemon.remove_stale(index);
         }
         daemon.build_groups();
         Ok(daemon)
@@ -142,32 +167,72 @@ impl Daemon {
         self.start + Duration::from_micros(at.0)
     }
 
-    /// Finds the instance's interface, source address and socket. Leaves them unset (and the
-    /// reason in status) when the interface is missing.
+    /// Finds the instance's interface (making its VMAC when configured), source address and
+    /// sockets. Leaves them unset, with the reason in status, when the interface is missing.
     async fn attach(&mut self, index: usize) {
         let ifname = self.instances[index].cfg.interface.clone();
         let link = match self.netlink.link_by_name(&ifname).await {
             Ok(link) => link,
             Err(e) => {
-                self.instances[index].ifindex = None;
-                self.instances[index].link_up = false;
-                self.instances[index].set_error(Some(e.to_string()));
+                let instance = &mut self.instances[index];
+                instance.ifindex = None;
+                instance.vip_ifindex = None;
+                instance.link_up = false;
+                instance.set_error(Some(e.to_string()));
                 return;
             }
         };
-        let instance = &mut self.instances[index];
-        instance.ifindex = Some(link.ifindex);
-        instance.mac = link.mac;
-        instance.link_up = link.oper_up;
-        let family = instance.family;
-        let src = match instance.cfg.unicast_src_ip {
+        let family = self.instances[index].family;
+        {
+            let instance = &mut self.instances[index];
+            instance.ifindex = Some(link.ifindex);
+            instance.vip_ifindex = Some(link.ifindex);
+            instance.mac = link.mac;
+            instance.link_up = link.oper_up;
+        }
+        let vmac = self.instances[index].cfg.vmac.clone();
+        let mut listen_on = vec![(link.ifindex, ifname.clone())];
+        let mut send_on = 0;
+        if let Some(vmac) = &vmac {
+            match self.make_vmac(index, link.ifindex, &ifname, &vmac.name).await {
+                Ok(vmac_ifindex) => {
+                    let instance = &mut self.instances[index];
+                    instance.vip_ifindex = Some(vmac_ifindex);
+                    instance.mac = Some(virtual_mac(family, instance.cfg.vrid));
+                    // A private-mode macvlan is handed every multicast frame of the link, and it is
+                    // the only one handed frames whose source MAC is its own (RFC-compliant peers
+                    // of the same VRID): so listening on it hears everyone. With vmac_xmit_base
+                    // adverts leave from the parent, which keeps listening as well.
+                    if vmac.xmit_base {
+                        listen_on.push((vmac_ifindex, vmac.name.clone()));
+                    } else {
+                        listen_on = vec![(vmac_ifindex, vmac.name.clone())];
+                    }
+                    send_on = 0;
+                }
+                Err(e) => {
+                    self.instances[index].set_error(Some(e));
+                    return;
+                }
+            }
+        }
+        let src = match self.instances[index].cfg.unicast_src_ip {
             Some(ip) => Some(ip),
-            None => self.primary_address(link.ifindex, index).await,
+            None => {
+                // IPv6 adverts come from the link-local of the interface they leave from.
+                let from = match (family, &vmac) {
+                    (Family::V6, Some(v)) if !v.xmit_base => self.instances[index].vip_ifindex,
+                    _ => Some(link.ifindex),
+                };
+                match from {
+                    Some(ifindex) => self.primary_address(ifindex, index).await,
+                    None => None,
+                }
+            }
         };
-        let instance = &mut self.instances[index];
-        instance.src = src;
+        self.instances[index].src = src;
         if src.is_none() {
-            instance.set_error(Some(format!(
+            self.instances[index].set_error(Some(format!(
                 "interface {ifname} has no {} address to send adverts from",
                 match family {
                     Family::V4 => "IPv4",
@@ -175,25 +240,91 @@ impl Daemon {
                 }
             )));
         }
-        match self.socket_for(link.ifindex, &ifname, family) {
-            Ok(socket) => {
-                let vrid = self.instances[index].cfg.vrid;
-                self.sockets[socket].by_vrid[usize::from(vrid)] = Some(index);
-                self.instances[index].socket = Some(socket);
-                if src.is_some() {
-                    self.instances[index].set_error(None);
+        let vrid = self.instances[index].cfg.vrid;
+        let mut sockets = Vec::new();
+        for (ifindex, name) in &listen_on {
+            match self.socket_for(*ifindex, name, family) {
+                Ok(socket) => {
+                    self.sockets[socket].by_vrid[usize::from(vrid)] = Some(index);
+                    sockets.push(socket);
+                }
+                Err(e) => {
+                    self.instances[index].set_error(Some(format!(
+                        "cannot open the VRRP socket on {name}: {e}{}",
+                        if e.raw_os_error() == Some(libc::EPERM) {
+                            " (vipd needs CAP_NET_RAW)"
+                        } else {
+                            ""
+                        }
+                    )));
+                    return;
                 }
             }
-            Err(e) => {
-                self.instances[index].set_error(Some(format!(
-                    "cannot open the VRRP socket on {ifname}: {e}{}",
-                    if e.raw_os_error() == Some(libc::EPERM) {
-                        " (vipd needs CAP_NET_RAW)"
-                    } else {
-                        ""
-                    }
-                )));
+        }
+        let instance = &mut self.instances[index];
+        instance.send_socket = sockets.get(send_on).copied();
+        instance.sockets = sockets;
+        if src.is_some() {
+            instance.set_error(None);
+        }
+    }
+
+    /// Creates (or adopts ours from an earlier run) the instance's macvlan, brings it up and sets
+    /// the sysctls keepalived sets on it and its parent. Returns its ifindex.
+    async fn make_vmac(
+        &mut self,
+        index: usize,
+        parent: u32,
+        parent_name: &str,
+        name: &str,
+    ) -> Result<u32, String> {
+        let instance = &self.instances[index];
+        let spec = MacvlanSpec {
+            parent,
+            name: name.to_owned(),
+            mac: virtual_mac(instance.family, instance.cfg.vrid),
+            mode: VmacMode::Private,
+            addr_gen_mode: match instance.family {
+                Family::V4 => AddrGenMode::None,
+                // A link-local derived from the shared MAC would be the same on every router.
+                Family::V6 => AddrGenMode::Random,
+            },
+        };
+        let outcome = self
+            .netlink
+            .ensure_macvlan(&spec)
+            .await
+            .map_err(|e| format!("use_vmac: {e}"))?;
+        if !self.vmacs.contains(&outcome.ifindex) {
+            self.vmacs.push(outcome.ifindex);
+        }
+        self.netlink
+            .set_link_up(outcome.ifindex, true)
+            .await
+            .map_err(|e| format!("use_vmac: {e}"))?;
+        let settings = [
+            (Sysctl::ipv4_conf(name, "arp_ignore"), "1"),
+            (Sysctl::ipv4_conf(name, "accept_local"), "1"),
+            (Sysctl::ipv4_conf(name, "rp_filter"), "0"),
+            (Sysctl::ipv4_conf(parent_name, "arp_ignore"), "1"),
+            (Sysctl::ipv4_conf(parent_name, "arp_filter"), "1"),
+        ];
+        for (sysctl, value) in settings {
+            if let Err(e) = self.sysctls.set(sysctl, value) {
+                tracing::warn!(instance = %self.instances[index].cfg.name, "use_vmac: {e}");
             }
+        }
+        Ok(outcome.ifindex)
+    }
+
+    /// Looks up each `track_interface` and records whether it is up.
+    async fn refresh_tracked(&mut self, index: usize) {
+        for t in 0..self.instances[index].tracked.len() {
+            let name = self.instances[index].tracked[t].name.clone();
+            let link = self.netlink.link_by_name(&name).await.ok();
+            let tracked = &mut self.instances[index].tracked[t];
+            tracked.ifindex = link.as_ref().map(|l| l.ifindex);
+            tracked.up = link.is_some_and(|l| l.oper_up);
         }
     }
 
@@ -217,7 +348,7 @@ impl Daemon {
         if let Some(pos) = self
             .sockets
             .iter()
-            .position(|s| s.ifindex == ifindex && s.family == family)
+            .position(|s| !s.closed && s.ifindex == ifindex && s.family == family)
         {
             return Ok(pos);
         }
@@ -261,31 +392,24 @@ impl Daemon {
             socket,
             by_vrid: [None; 256],
             reader,
+            closed: false,
         });
         Ok(id)
     }
 
-    /// VIPs of ours left on the interface by an earlier run that did not clean up.
-    async fn remove_stale_vips(&mut self, index: usize) {
+    /// Whatever an earlier run that did not clean up left of ours (VIPs, routes, rules, firewall
+    /// entries) is removed before the routers start.
+    fn remove_stale(&mut self, index: usize) {
         let instance = &self.instances[index];
-        let Some(ifindex) = instance.ifindex else {
+        let Some(ifindex) = instance.vip_ifindex else {
             return;
         };
-        let Ok(present) = self.netlink.addresses(Some(ifindex)).await else {
-            return;
-        };
-        for vip in &instance.vips {
-            if present.iter().any(|a| a.addr == vip.addr) {
-                tracing::info!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "removing stale VIP {}/{} left by an earlier run", vip.addr, vip.prefix_len);
-                if let Err(e) = self
-                    .netlink
-                    .delete_address(ifindex, vip.addr, vip.prefix_len)
-                    .await
-                {
-                    tracing::warn!(instance = %instance.cfg.name, "cannot remove stale VIP {}: {e}", vip.addr);
-                }
-            }
-        }
+        let _ = self.effects.send(Effect::Master {
+            instance: index,
+            ifindex,
+            present: false,
+            resources: Arc::new(instance.master_resources(false)),
+        });
     }
 
     fn build_groups(&mut self) {
@@ -313,7 +437,7 @@ impl Daemon {
             self.apply(g, &mut out);
             for m in 0..self.group_members[g].len() {
                 let index = self.group_members[g][m];
-                if !self.instances[index].link_up || self.instances[index].socket.is_none() {
+                if !self.instances[index].usable() {
                     self.groups[g].handle(m, Input::InterfaceDown, now, &mut out);
                     self.apply(g, &mut out);
                 }
@@ -336,28 +460,36 @@ impl Daemon {
             Action::BecomeMaster => {
                 let now = Instant::now();
                 let policy = self.garp_policy(index);
+                let instance = &self.instances[index];
+                let accepts = self.groups[instance.group]
+                    .member(instance.member)
+                    .accepts_virtual_address_traffic();
+                let resources = Arc::new(instance.master_resources(accepts));
                 let instance = &mut self.instances[index];
-                if let Some(ifindex) = instance.ifindex {
-                    let _ = self.effects.send(Effect::InstallVips {
+                if let Some(ifindex) = instance.vip_ifindex {
+                    let _ = self.effects.send(Effect::Master {
                         instance: index,
                         ifindex,
-                        vips: instance.vips.clone(),
+                        present: true,
+                        resources: resources.clone(),
                     });
-                    instance.installed = true;
+                    instance.installed = Some(resources);
                 }
                 instance.garp = Some(announce::GarpPlan::start(policy, now));
             }
             Action::BecomeBackup | Action::BecomeFault | Action::BecomeInitialize => {
                 let instance = &mut self.instances[index];
                 instance.garp = None;
-                if let Some(ifindex) = instance.ifindex {
-                    let _ = self.effects.send(Effect::RemoveVips {
+                if let (Some(ifindex), Some(resources)) =
+                    (instance.vip_ifindex, instance.installed.take())
+                {
+                    let _ = self.effects.send(Effect::Master {
                         instance: index,
                         ifindex,
-                        vips: instance.vips.clone(),
+                        present: false,
+                        resources,
                     });
                 }
-                instance.installed = false;
             }
             Action::Transition { from, to, reason } => {
                 let instance = &mut self.instances[index];
@@ -392,7 +524,7 @@ impl Daemon {
 
     fn send_advert(&mut self, index: usize, priority: u8) {
         let instance = &self.instances[index];
-        let (Some(socket), Some(src)) = (instance.socket, instance.src) else {
+        let (Some(socket), Some(src)) = (instance.send_socket, instance.src) else {
             return;
         };
         let advert = instance.advert(priority);
@@ -473,7 +605,7 @@ impl Daemon {
     }
 
     fn on_packet(&mut self, packet: Received) {
-        if packet.socket >= self.sockets.len() {
+        if self.sockets.get(packet.socket).is_none_or(|s| s.closed) {
             return;
         }
         let (advert, src, flavour) = match self.decode(&packet) {
@@ -493,6 +625,16 @@ impl Daemon {
         if Some(src) == instance.src {
             return;
         }
+        // Heard on two sockets (vmac_xmit_base listens on the parent and on the VMAC): the second
+        // copy arrives microseconds after the first; a real advert never comes that soon.
+        let now = self.start.elapsed().as_micros() as u64;
+        if instance
+            .last_advert
+            .as_ref()
+            .is_some_and(|(from, last, at)| *from == src && *last == advert && now - at < 2_000)
+        {
+            return;
+        }
         if !instance.cfg.unicast_peers.is_empty()
             && instance.cfg.check_unicast_src
             && !instance.cfg.unicast_peers.contains(&src)
@@ -504,6 +646,9 @@ impl Daemon {
             return;
         }
         instance.counters.adverts_received += 1;
+        if instance.sockets.len() > 1 {
+            instance.last_advert = Some((src, advert.clone(), now));
+        }
         if advert.priority == 0 {
             instance.counters.priority_zero_received += 1;
         }
@@ -578,7 +723,7 @@ impl Daemon {
             return;
         };
         let due = plan.poll(now);
-        let (Some(ifindex), Some(mac)) = (instance.ifindex, instance.mac) else {
+        let (Some(ifindex), Some(mac)) = (instance.vip_ifindex, instance.mac) else {
             return;
         };
         if instance.frame_sender.as_ref().map(|s| s.ifindex()) != Some(ifindex) {
@@ -617,11 +762,28 @@ impl Daemon {
     async fn on_net_event(&mut self, event: NetEvent) {
         match event {
             NetEvent::Link(link) => {
+                if link.removed {
+                    self.close_sockets_on(link.ifindex);
+                }
                 for index in 0..self.instances.len() {
+                    self.track_link(index, &link);
                     let instance = &self.instances[index];
-                    let ours = instance.ifindex == Some(link.ifindex)
+                    let parent = instance.ifindex == Some(link.ifindex)
                         || (instance.ifindex.is_none() && instance.cfg.interface == link.name);
-                    if !ours {
+                    let own_vmac = instance.cfg.vmac.is_some()
+                        && instance.vip_ifindex == Some(link.ifindex)
+                        && instance.ifindex != Some(link.ifindex);
+                    if own_vmac && link.removed {
+                        // Someone deleted our VMAC under a live parent: make it again.
+                        tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "VMAC {} was deleted; recreating it", link.name);
+                        self.detach(index);
+                        self.vmacs.retain(|&v| v != link.ifindex);
+                        self.attach(index).await;
+                        let usable = self.instances[index].usable();
+                        self.link_changed(index, usable);
+                        continue;
+                    }
+                    if !parent {
                         continue;
                     }
                     if link.removed {
@@ -629,36 +791,64 @@ impl Daemon {
                         self.link_changed(index, false);
                         continue;
                     }
-                    if self.instances[index].socket.is_none() || self.instances[index].src.is_none()
-                    {
+                    let instance = &self.instances[index];
+                    if instance.send_socket.is_none() || instance.src.is_none() {
                         self.attach(index).await;
                     }
-                    let usable = link.up && self.instances[index].socket.is_some();
+                    let usable = link.up && self.instances[index].send_socket.is_some();
                     self.link_changed(index, usable);
                 }
             }
             NetEvent::Address(address) => {
                 for index in 0..self.instances.len() {
                     let instance = &self.instances[index];
-                    if instance.ifindex != Some(address.ifindex) {
-                        continue;
-                    }
                     if address.removed
-                        && instance.installed
-                        && instance.vips.iter().any(|v| v.addr == address.addr)
+                        && instance.vip_ifindex == Some(address.ifindex)
+                        && instance
+                            .installed
+                            .as_ref()
+                            .is_some_and(|r| r.vips.iter().any(|v| v.addr == address.addr))
                     {
                         tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "VIP {} was removed by someone else; putting it back", address.addr);
-                        let _ = self.effects.send(Effect::InstallVips {
-                            instance: index,
-                            ifindex: address.ifindex,
-                            vips: instance.vips.clone(),
-                        });
+                        self.reinstall(index);
                     }
-                    if !address.removed && instance.src.is_none() {
+                    let instance = &self.instances[index];
+                    let on_ours = instance.ifindex == Some(address.ifindex)
+                        || instance.vip_ifindex == Some(address.ifindex);
+                    if on_ours && !address.removed && instance.src.is_none() {
                         self.attach(index).await;
-                        let usable =
-                            self.instances[index].link_up && self.instances[index].socket.is_some();
+                        let usable = self.instances[index].usable();
                         self.link_changed(index, usable);
+                    }
+                }
+            }
+            NetEvent::Route(change) if change.removed => {
+                for index in 0..self.instances.len() {
+                    let ours = self.instances[index].installed.as_ref().is_some_and(|r| {
+                        r.routes.iter().any(|route| {
+                            route.to.len == change.prefix
+                                && route.table.unwrap_or(254) == change.table
+                                && (change.dst == Some(route.to.addr)
+                                    || (change.dst.is_none() && route.to.addr.is_unspecified()))
+                        })
+                    });
+                    if ours {
+                        tracing::warn!(instance = %self.instances[index].cfg.name, "a virtual route was removed by someone else; putting it back");
+                        self.reinstall(index);
+                    }
+                }
+            }
+            NetEvent::Rule(change) if change.removed => {
+                for index in 0..self.instances.len() {
+                    let ours = self.instances[index].installed.as_ref().is_some_and(|r| {
+                        r.rules.iter().any(|rule| {
+                            rule.action == config::RuleAction::Lookup(change.table)
+                                && rule.priority == change.priority
+                        })
+                    });
+                    if ours {
+                        tracing::warn!(instance = %self.instances[index].cfg.name, "a virtual rule was removed by someone else; putting it back");
+                        self.reinstall(index);
                     }
                 }
             }
@@ -666,13 +856,65 @@ impl Daemon {
         }
     }
 
+    /// Asks the reconciler again for what the instance installed as master.
+    fn reinstall(&mut self, index: usize) {
+        let instance = &self.instances[index];
+        if let (Some(ifindex), Some(resources)) = (instance.vip_ifindex, instance.installed.clone()) {
+            let _ = self.effects.send(Effect::Master {
+                instance: index,
+                ifindex,
+                present: true,
+                resources,
+            });
+        }
+    }
+
+    /// Follows a `track_interface` entry and tells the router when its verdict changes.
+    fn track_link(&mut self, index: usize, link: &crate::system::netlink::LinkEvent) {
+        for id in 0..self.instances[index].tracked.len() {
+            let instance = &mut self.instances[index];
+            let tracked = &mut instance.tracked[id];
+            if tracked.ifindex != Some(link.ifindex) && tracked.name != link.name {
+                continue;
+            }
+            let before = instance.tracked_ok(id);
+            let tracked = &mut instance.tracked[id];
+            tracked.ifindex = (!link.removed).then_some(link.ifindex);
+            tracked.up = link.up && !link.removed;
+            let after = instance.tracked_ok(id);
+            if before != after {
+                tracing::info!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "tracked interface {} is {}", link.name, if link.up && !link.removed { "up" } else { "down" });
+                let (group, member) = (instance.group, instance.member);
+                self.feed(
+                    group,
+                    member,
+                    Input::TrackedObjectChanged {
+                        id: id as u32,
+                        up: after,
+                    },
+                );
+            }
+        }
+    }
+
+    fn close_sockets_on(&mut self, ifindex: u32) {
+        for entry in self.sockets.iter_mut().filter(|s| s.ifindex == ifindex && !s.closed) {
+            entry.reader.abort();
+            entry.closed = true;
+            entry.by_vrid = [None; 256];
+        }
+    }
+
     fn detach(&mut self, index: usize) {
         let instance = &mut self.instances[index];
-        if let Some(socket) = instance.socket.take() {
+        for socket in instance.sockets.drain(..) {
             self.sockets[socket].by_vrid[usize::from(instance.cfg.vrid)] = None;
         }
+        instance.send_socket = None;
         instance.ifindex = None;
-        instance.installed = false;
+        instance.vip_ifindex = None;
+        instance.installed = None;
+        instance.frame_sender = None;
         instance.set_error(Some(format!(
             "interface {} was removed; waiting for it to come back",
             instance.cfg.interface
@@ -721,11 +963,10 @@ impl Daemon {
             .iter()
             .map(|i| {
                 let r = self.groups[i.group].member(i.member);
-                let on_interface = |addr: IpAddr| {
+                let on_interface = |vip: &super::effects::VipSpec| {
+                    let dev = i.vip_interface_name(vip);
                     present.iter().any(|(name, a)| {
-                        *a == addr
-                            && (name == &i.cfg.interface
-                                || name.starts_with(&format!("{}:", i.cfg.interface)))
+                        *a == vip.addr && (name == dev || name.starts_with(&format!("{dev}:")))
                     })
                 };
                 InstanceStatus {
@@ -751,7 +992,7 @@ impl Daemon {
                         .iter()
                         .map(|v| VipStatus {
                             address: format!("{}/{}", v.addr, v.prefix_len),
-                            present: on_interface(v.addr),
+                            present: on_interface(v),
                         })
                         .collect(),
                     in_state_ms: now.0.saturating_sub(r.state_since().0) / 1000,
@@ -828,20 +1069,28 @@ impl Daemon {
             self.groups[g].shutdown(now, &mut out);
             self.apply(g, &mut out);
         }
+        // Whatever state each instance was in, nothing of ours stays behind.
         for index in 0..self.instances.len() {
-            if let Some(ifindex) = self.instances[index].ifindex {
-                let _ = self.effects.send(Effect::RemoveVips {
-                    instance: index,
-                    ifindex,
-                    vips: self.instances[index].vips.clone(),
-                });
-            }
+            self.remove_stale(index);
         }
         let (done_tx, done_rx) = oneshot::channel();
         let _ = self.effects.send(Effect::Flush(done_tx));
         let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
         for socket in &self.sockets {
             socket.reader.abort();
+        }
+        for vmac in std::mem::take(&mut self.vmacs) {
+            if let Err(e) = self.netlink.delete_link(vmac).await {
+                tracing::warn!("removing VMAC #{vmac}: {e}");
+            }
+        }
+        for e in self.sysctls.restore_all() {
+            tracing::warn!("restoring sysctl: {e}");
+        }
+        if let Some(nft) = &self.nft {
+            if let Err(e) = nft.delete_table().await {
+                tracing::warn!("removing nftables table {}: {e}", nft.name());
+            }
         }
     }
 }

@@ -7,7 +7,9 @@ use vipd_config as config;
 use vipd_router as router;
 use vipd_wire as wire;
 
-use super::effects::VipSpec;
+use std::sync::Arc;
+
+use super::effects::{MasterResources, VipSpec};
 use super::status::{ChecksumCounts, Counters};
 use crate::system::announce;
 use crate::system::socket::Family;
@@ -20,20 +22,30 @@ pub struct Instance {
     /// Its index inside that group.
     pub member: usize,
     pub family: Family,
+    /// The configured `interface`.
     pub ifindex: Option<u32>,
+    /// Where the VIPs live: the VMAC with `use_vmac`, else `interface`.
+    pub vip_ifindex: Option<u32>,
+    /// The MAC our announcements carry (the virtual MAC with `use_vmac`).
     pub mac: Option<[u8; 6]>,
     pub link_up: bool,
     /// The source address of our adverts (unicast_src_ip, else the interface's primary address).
     pub src: Option<IpAddr>,
-    /// Index into the daemon's socket table.
-    pub socket: Option<usize>,
+    /// Index into the daemon's socket table of the socket adverts leave from.
+    pub send_socket: Option<usize>,
+    /// Every socket this instance hears on (with `vmac_xmit_base`: the parent and the VMAC).
+    pub sockets: Vec<usize>,
+    /// The last advert accepted, to drop the second copy when it is heard on two sockets.
+    pub last_advert: Option<(IpAddr, wire::Advert, u64)>,
+    /// `track_interface` entries: name, the interface index if it exists, and whether it is up.
+    pub tracked: Vec<TrackedInterface>,
     /// The addresses carried in adverts (the instance's own family only).
     pub advert_addresses: wire::Addresses,
     pub vips: Vec<VipSpec>,
     pub flavour: wire::ChecksumFlavour,
     pub auth: wire::Auth,
-    /// Whether we told the reconciler to install the VIPs (and have not taken that back).
-    pub installed: bool,
+    /// What we told the reconciler to install (and have not taken back yet).
+    pub installed: Option<Arc<MasterResources>>,
     pub counters: Counters,
     pub checksums: ChecksumCounts,
     pub last_error: Option<String>,
@@ -41,6 +53,24 @@ pub struct Instance {
     pub garp: Option<announce::GarpPlan>,
     /// Opened on first use, reopened when the interface changes.
     pub frame_sender: Option<announce::FrameSender>,
+}
+
+/// One `track_interface` entry as last seen.
+#[derive(Debug, Clone)]
+pub struct TrackedInterface {
+    pub name: String,
+    pub ifindex: Option<u32>,
+    pub up: bool,
+}
+
+/// The virtual MAC of a VRID (RFC 9568 §7.3): 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID}
+/// for IPv6.
+pub fn virtual_mac(family: Family, vrid: u8) -> [u8; 6] {
+    let kind = match family {
+        Family::V4 => 1,
+        Family::V6 => 2,
+    };
+    [0x00, 0x00, 0x5e, 0x00, kind, vrid]
 }
 
 impl Instance {
@@ -83,6 +113,7 @@ impl Instance {
                 addr: v.addr,
                 prefix_len: v.prefix_len,
                 label: v.label.clone(),
+                dev: v.dev.clone(),
             })
             .collect();
         let flavour = if cfg.v3_checksum_as_v2 {
@@ -100,21 +131,34 @@ impl Instance {
             Some(config::Authentication::Ah) => wire::Auth::Ah,
             None => wire::Auth::None,
         };
+        let tracked = cfg
+            .track_interfaces
+            .iter()
+            .map(|t| TrackedInterface {
+                name: t.name.clone(),
+                ifindex: None,
+                up: false,
+            })
+            .collect();
         Instance {
             cfg,
             group,
             member,
             family,
             ifindex: None,
+            vip_ifindex: None,
             mac: None,
             link_up: false,
             src: None,
-            socket: None,
+            send_socket: None,
+            sockets: Vec::new(),
+            last_advert: None,
+            tracked,
             advert_addresses,
             vips,
             flavour,
             auth,
-            installed: false,
+            installed: None,
             counters: Counters::default(),
             checksums: ChecksumCounts::default(),
             last_error: None,
@@ -172,6 +216,41 @@ impl Instance {
         }
     }
 
+    /// Whether adverts can be sent and heard: the link is up and the socket open.
+    pub fn usable(&self) -> bool {
+        self.link_up && self.send_socket.is_some()
+    }
+
+    /// Whether `tracked[id]` counts as failed for the router: down, or up with `reverse`.
+    pub fn tracked_ok(&self, id: usize) -> bool {
+        self.tracked[id].up != self.cfg.track_interfaces[id].reverse
+    }
+
+    /// The name of the interface a VIP lives on.
+    pub fn vip_interface_name<'a>(&'a self, vip: &'a VipSpec) -> &'a str {
+        if let Some(dev) = &vip.dev {
+            return dev;
+        }
+        match &self.cfg.vmac {
+            Some(vmac) => &vmac.name,
+            None => &self.cfg.interface,
+        }
+    }
+
+    /// What becoming master puts in place; `accepts` is the router's accept mode verdict.
+    pub fn master_resources(&self, accepts: bool) -> MasterResources {
+        MasterResources {
+            vips: self.vips.clone(),
+            routes: self.cfg.routes.clone(),
+            rules: self.cfg.rules.clone(),
+            drop_set: if accepts {
+                Vec::new()
+            } else {
+                self.cfg.vips.iter().map(|v| v.addr).collect()
+            },
+        }
+    }
+
     pub fn router_config(&self) -> router::RouterConfig {
         let unspecified = match self.family {
             Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -188,6 +267,17 @@ impl Instance {
         rc.preempt_delay_us = self.cfg.preempt_delay_us;
         rc.accept = self.cfg.accept;
         rc.down_timer_adverts = u32::from(self.cfg.down_timer_adverts);
+        rc.tracked = self
+            .cfg
+            .track_interfaces
+            .iter()
+            .enumerate()
+            .map(|(id, t)| router::TrackedObject {
+                id: id as u32,
+                weight: t.weight,
+                up: self.tracked_ok(id),
+            })
+            .collect();
         rc.initial_state = match self.cfg.state {
             config::InitialState::Master => router::InitialState::Master,
             config::InitialState::Backup => router::InitialState::Backup,
