@@ -442,7 +442,7 @@ fn every_example_in_conf_parses_without_errors() {
     for expected in [
         "dns-vip-a.yaml",
         "dns-vip-b.yaml",
-        "gateway-a.yaml",
+        "gateway.yaml",
         "gateway-b.yaml",
         "minimal-pair-a.yaml",
         "minimal-pair-b.yaml",
@@ -457,7 +457,7 @@ fn every_example_in_conf_parses_without_errors() {
 #[test]
 fn gateway_example_pair_is_the_seed_gateway() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf");
-    let a = load_file(&dir.join("gateway-a.yaml")).unwrap().config;
+    let a = load_file(&dir.join("gateway.yaml")).unwrap().config;
     let b = load_file(&dir.join("gateway-b.yaml")).unwrap().config;
     let (ia, ib) = (&a.instances[0], &b.instances[0]);
     assert_eq!((ia.vrid, ib.vrid), (60, 60));
