@@ -86,8 +86,10 @@ cleanup() {
 	for pid in "${STARTED_PIDS[@]}"; do stop_pid "$pid"; done
 	for ns in "${NAMESPACES[@]}"; do remove_namespace "$ns"; done
 	for space in "${FRR_PATHSPACES[@]}"; do rm -rf "/var/run/frr/$space"; done
-	if ((rc == 0)) && [[ -z ${VFX_KEEP_WORK:-} ]]; then
+	# A failure keeps its configs and logs for diagnosis; success and interruption do not.
+	if ((rc == 0 || rc == 130 || rc == 143)) && [[ -z ${VFX_KEEP_WORK:-} ]]; then
 		rm -rf "$WORK"
+		((rc == 0)) || log "interrupted (exit $rc); lab removed"
 	else
 		log "exit $rc; configs and logs kept in $WORK"
 	fi
