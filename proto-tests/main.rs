@@ -4,5 +4,7 @@ mod daemon_basics;
 mod daemon_failover;
 mod daemon_support;
 mod daemon_v2_v6_unicast;
+mod interop_keepalived;
+mod interop_util;
 mod lab;
 mod lab_selftest;
