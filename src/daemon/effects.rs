@@ -188,7 +188,10 @@ async fn remove(
 }
 
 fn is_gone(error: &SystemError) -> bool {
-    matches!(error.errno(), Some(libc::ENODEV) | Some(libc::ESRCH) | Some(libc::ENOENT))
+    matches!(
+        error.errno(),
+        Some(libc::ENODEV) | Some(libc::ESRCH) | Some(libc::ENOENT)
+    )
 }
 
 /// A VIP goes on the instance's interface (or VMAC) unless its own `dev` names another one.
@@ -214,16 +217,17 @@ async fn route_spec(
     if let Some(table) = route.table {
         spec.table = table;
     }
-    spec.kind = match route.kind {
-        config::RouteKind::Unicast => RouteKind::Unicast,
-        config::RouteKind::Blackhole => RouteKind::Blackhole,
-        other => {
-            return Err(SystemError::Invalid {
+    spec.kind =
+        match route.kind {
+            config::RouteKind::Unicast => RouteKind::Unicast,
+            config::RouteKind::Blackhole => RouteKind::Blackhole,
+            other => return Err(SystemError::Invalid {
                 op: format!("add route {}/{}", route.to.addr, route.to.len),
-                why: format!("route type {other:?} is not supported by vipd yet (unicast and blackhole are)"),
-            })
-        }
-    };
+                why: format!(
+                    "route type {other:?} is not supported by vipd yet (unicast and blackhole are)"
+                ),
+            }),
+        };
     if let Some(dev) = &route.dev {
         spec.dev = Some(netlink.link_by_name(dev).await?.ifindex);
     }

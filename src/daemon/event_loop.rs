@@ -20,8 +20,8 @@ use super::status::{InstanceStatus, StatusReport, VipStatus};
 use crate::system::announce;
 use crate::system::netlink::{AddrGenMode, MacvlanSpec, NetEvent, Netlink, VmacMode};
 use crate::system::nft::NftTable;
-use crate::system::sysctl::{Sysctl, SysctlRegistry};
 use crate::system::socket::{Family, PacketMeta, VrrpSocket};
+use crate::system::sysctl::{Sysctl, SysctlRegistry};
 
 /// A datagram read by a socket's reader task.
 struct Received {
@@ -192,9 +192,11 @@ impl Daemon {
         }
         let vmac = self.instances[index].cfg.vmac.clone();
         let mut listen_on = vec![(link.ifindex, ifname.clone())];
-        let mut send_on = 0;
         if let Some(vmac) = &vmac {
-            match self.make_vmac(index, link.ifindex, &ifname, &vmac.name).await {
+            match self
+                .make_vmac(index, link.ifindex, &ifname, &vmac.name)
+                .await
+            {
                 Ok(vmac_ifindex) => {
                     let instance = &mut self.instances[index];
                     instance.vip_ifindex = Some(vmac_ifindex);
@@ -208,7 +210,6 @@ impl Daemon {
                     } else {
                         listen_on = vec![(vmac_ifindex, vmac.name.clone())];
                     }
-                    send_on = 0;
                 }
                 Err(e) => {
                     self.instances[index].set_error(Some(e));
@@ -262,7 +263,8 @@ impl Daemon {
             }
         }
         let instance = &mut self.instances[index];
-        instance.send_socket = sockets.get(send_on).copied();
+        // Adverts leave from the first: the VMAC, or the parent with vmac_xmit_base.
+        instance.send_socket = sockets.first().copied();
         instance.sockets = sockets;
         if src.is_some() {
             instance.set_error(None);
@@ -859,7 +861,8 @@ impl Daemon {
     /// Asks the reconciler again for what the instance installed as master.
     fn reinstall(&mut self, index: usize) {
         let instance = &self.instances[index];
-        if let (Some(ifindex), Some(resources)) = (instance.vip_ifindex, instance.installed.clone()) {
+        if let (Some(ifindex), Some(resources)) = (instance.vip_ifindex, instance.installed.clone())
+        {
             let _ = self.effects.send(Effect::Master {
                 instance: index,
                 ifindex,
@@ -898,7 +901,11 @@ impl Daemon {
     }
 
     fn close_sockets_on(&mut self, ifindex: u32) {
-        for entry in self.sockets.iter_mut().filter(|s| s.ifindex == ifindex && !s.closed) {
+        for entry in self
+            .sockets
+            .iter_mut()
+            .filter(|s| s.ifindex == ifindex && !s.closed)
+        {
             entry.reader.abort();
             entry.closed = true;
             entry.by_vrid = [None; 256];
