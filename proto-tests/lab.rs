@@ -638,7 +638,16 @@ impl Node {
             .shared
             .dir
             .join(format!("{}-{dev}-{id}.pcap", self.name));
-        let mut argv = vec!["tcpdump", "-i", dev, "-n", "-U", "--immediate-mode", "-w", path_str(&path)];
+        let mut argv = vec![
+            "tcpdump",
+            "-i",
+            dev,
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-w",
+            path_str(&path),
+        ];
         let count = max_packets.to_string();
         argv.extend(["-c", &count]);
         argv.extend(filter.split_whitespace());

@@ -81,8 +81,9 @@ fn inject(namespace: &Namespace, interface: &str, frames: &[Vec<u8>]) {
 
 #[test]
 fn live_capture_prints_injected_adverts_and_stops_at_count() {
-    let namespace = Namespace::create("c")
-        .expect("cannot create a network namespace: this test needs root (CAP_SYS_ADMIN, CAP_NET_RAW)");
+    let namespace = Namespace::create("c").expect(
+        "cannot create a network namespace: this test needs root (CAP_SYS_ADMIN, CAP_NET_RAW)",
+    );
     namespace.run(&[
         "link", "add", "cap0", "type", "veth", "peer", "name", "inj0",
     ]);
@@ -144,8 +145,9 @@ fn live_capture_prints_injected_adverts_and_stops_at_count() {
 
 #[test]
 fn live_capture_ends_at_the_timeout_without_traffic() {
-    let namespace = Namespace::create("t")
-        .expect("cannot create a network namespace: this test needs root (CAP_SYS_ADMIN, CAP_NET_RAW)");
+    let namespace = Namespace::create("t").expect(
+        "cannot create a network namespace: this test needs root (CAP_SYS_ADMIN, CAP_NET_RAW)",
+    );
     namespace.run(&["link", "set", "lo", "up"]);
     let started = Instant::now();
     let output = namespace
