@@ -471,7 +471,7 @@ fn gateway_example_pair_is_the_seed_gateway() {
 
 #[test]
 fn keywords_md_documents_every_supported_keyword() {
-    let doc = include_str!("../KEYWORDS.md");
+    let doc = include_str!("../../../README.md");
     for keyword in vipd_config::keywords::GLOBAL_DEFS
         .iter()
         .chain(vipd_config::keywords::INSTANCE)
@@ -479,7 +479,7 @@ fn keywords_md_documents_every_supported_keyword() {
     {
         assert!(
             doc.contains(&format!("`{keyword}`")),
-            "KEYWORDS.md lacks `{keyword}`"
+            "README.md lacks `{keyword}`"
         );
     }
 }
