@@ -1,0 +1,497 @@
+#!/usr/bin/env bash
+# vipd vs keepalived, side by side in one run (issue 6 §2). Not a test: it measures and prints one
+# table (vipd, keepalived, ratio vipd/keepalived) plus the date, kernel and CPU model.
+#
+#   unplanned failover  a client pings the VIP every 2 ms, the master's cable is cut (its bridge
+#                       port set down); outage = longest gap between two replies. Median of N runs.
+#   planned handover    the same with SIGTERM on the master (priority-0 advert).
+#   footprint           RSS (and PSS) summed over every process of the daemon (keepalived: parent +
+#                       VRRP child) and CPU time (utime+stime) over a window, 1 and 100 instances,
+#                       both routers running, on the master and on the backup.
+#   scale               the largest instance count at advert_int 0.01 that runs a window with no
+#                       spurious MASTER transition after convergence (ladder stops at a failure).
+#
+# Every lab is a set of network namespaces of its own (switch with a bridge, gw-a, gw-b, client),
+# named vbn<pid>-<n>-…, removed on every exit path; documentation addresses only. Run as root from
+# the repository:
+#
+#   bash proto-tests/bench.sh            # full run (5 runs, 10 s footprint, scale 25…255 for 30 s)
+#   bash proto-tests/bench.sh --quick    # 3 runs, 5 s footprint, scale 50 and 255 for 10 s
+#
+# Options: --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
+# binary, no build), --only LIST (comma list of failover,handover,footprint,scale), --keep (keep
+# the work dir with configs and logs), --out FILE (also write the table there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=5
+FOOTPRINT_SECS=10
+SCALE_STEPS="25 50 100 200 255"
+SCALE_SECS=30
+SCALE_SETTLE_SECS=2
+VIPD=
+ONLY=failover,handover,footprint,scale
+KEEP=0
+OUT=
+MODE=full
+ADVERT=0.1
+BACKUP_PRIORITY=100
+MASTER_PRIORITY=150
+VIP=192.0.2.100
+
+die() { echo "bench: $*" >&2; exit 1; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick) MODE=quick RUNS=3 FOOTPRINT_SECS=5 SCALE_STEPS="50 255" SCALE_SECS=10 ;;
+        --runs) RUNS=$2; shift ;;
+        --footprint-secs) FOOTPRINT_SECS=$2; shift ;;
+        --scale) SCALE_STEPS=$2; shift ;;
+        --scale-secs) SCALE_SECS=$2; shift ;;
+        --vipd) VIPD=$2; shift ;;
+        --only) ONLY=$2; shift ;;
+        --keep) KEEP=1 ;;
+        --out) OUT=$2; shift ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+    shift
+done
+[[ $EUID -eq 0 ]] || die "run as root: the benchmark builds network namespaces"
+for tool in ip ping awk python3 keepalived timeout; do
+    command -v "$tool" >/dev/null || die "$tool is missing"
+done
+wants() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+PREFIX="vbn$$-"
+WORK=$(mktemp -d /tmp/vipd-bench.XXXXXX)
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+LAB=0
+LAB_NS=()
+DAEMON_PIDS=()
+PING_PID=
+CLK_TCK=$(getconf CLK_TCK)
+
+log() { echo "[$(date +%T)] $*" >&2; }
+
+kill_netns() {
+    local netns=$1 round pids pid
+    for round in 1 2 3 4 5 6 7 8 9 10; do
+        pids=$(ip netns pids "$netns" 2>/dev/null || true)
+        [[ -z $pids ]] && break
+        for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+        sleep 0.05
+    done
+    ip netns del "$netns" 2>/dev/null || true
+}
+
+lab_down() {
+    # Bash reports each SIGKILLed background job ("Killed …") on stderr; those are ours, on purpose.
+    lab_down_quiet 2>/dev/null
+}
+lab_down_quiet() {
+    local pid netns
+    if [[ -n $PING_PID ]]; then kill -KILL "$PING_PID" 2>/dev/null || true; wait "$PING_PID" 2>/dev/null || true; PING_PID=; fi
+    for pid in "${DAEMON_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    for netns in "${LAB_NS[@]}"; do kill_netns "$netns"; done
+    for pid in "${DAEMON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    DAEMON_PIDS=()
+    LAB_NS=()
+}
+
+cleanup() {
+    local status=$?
+    trap '' INT TERM
+    trap - EXIT
+    lab_down
+    local left
+    left=$(ip netns list | awk '{print $1}' | grep "^${PREFIX}" || true)
+    [[ -n $left ]] && { echo "bench: namespaces left behind: $left" >&2; status=1; }
+    if [[ $KEEP -eq 1 || $status -ne 0 && $status -ne 130 && $status -ne 143 ]]; then
+        echo "bench: work dir (configs, logs, results) kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Namespaces of earlier runs killed before their trap ran.
+for netns in $(ip netns list | awk '{print $1}' | grep -E '^vbn[0-9]+-' || true); do
+    owner=${netns#vbn}; owner=${owner%%-*}
+    [[ -d /proc/$owner ]] || kill_netns "$netns"
+done
+
+if [[ -z $VIPD ]]; then
+    log "building vipd (cargo build --release)"
+    cargo build --release --quiet --bin vipd || die "cargo build --release failed"
+    VIPD="${CARGO_TARGET_DIR:-$PWD/target}/release/vipd"
+fi
+[[ -x $VIPD ]] || die "no vipd binary at $VIPD"
+
+# ---------------------------------------------------------------- lab
+# lab_up: a switch namespace with br0, gw-a (192.0.2.1), gw-b (192.0.2.2), client (192.0.2.10).
+lab_up() {
+    LAB=$((LAB + 1))
+    local p="${PREFIX}${LAB}-" port=0 node netns
+    SW=${p}sw GA=${p}gw-a GB=${p}gw-b CL=${p}client
+    LAB_NS=("$SW" "$GA" "$GB" "$CL")
+    ip netns add "$SW"
+    ip -n "$SW" link set lo up
+    ip -n "$SW" link add br0 type bridge mcast_snooping 0 stp_state 0
+    ip -n "$SW" link set br0 up
+    for netns in "$GA" "$GB" "$CL"; do
+        port=$((port + 1))
+        ip netns add "$netns"
+        ip netns exec "$netns" sysctl -q -w net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+        ip -n "$netns" link set lo up
+        ip -n "$SW" link add "p$port" type veth peer name eth0 netns "$netns"
+        ip -n "$SW" link set "p$port" master br0 up
+        ip -n "$netns" link set eth0 up
+    done
+    ip -n "$GA" addr add 192.0.2.1/24 dev eth0
+    ip -n "$GB" addr add 192.0.2.2/24 dev eth0
+    ip -n "$CL" addr add 192.0.2.10/24 dev eth0
+}
+
+# vip_of N: one VIP per instance, /32 so no VIP is another's secondary.
+vip_of() {
+    local i=$1
+    if [[ $i -le 250 ]]; then echo "198.51.100.$i"; else echo "203.0.113.$((i - 250))"; fi
+}
+
+# write_conf DAEMON FILE ROUTER_ID PRIORITY ADVERT COUNT: COUNT = 0 means the single failover
+# instance (VRID 51, VIP 192.0.2.100/24); otherwise VRIDs 1..COUNT with one /32 VIP each.
+write_conf() {
+    local daemon=$1 file=$2 rid=$3 prio=$4 advert=$5 count=$6 i vrid addr
+    if [[ $daemon == vipd ]]; then
+        printf 'global_defs:\n  router_id: %s\n  vrrp_version: 3\nvrrp_instance:\n' "$rid" >"$file"
+    else
+        printf 'global_defs {\n  router_id %s\n  vrrp_version 3\n}\n' "$rid" >"$file"
+    fi
+    for ((i = 1; i <= (count == 0 ? 1 : count); i++)); do
+        if [[ $count -eq 0 ]]; then vrid=51 addr=$VIP/24; else vrid=$i addr=$(vip_of "$i")/32; fi
+        if [[ $daemon == vipd ]]; then
+            printf '  VI_%s: {interface: eth0, virtual_router_id: %s, priority: %s, advert_int: %s, virtual_ipaddress: [%s]}\n' \
+                "$vrid" "$vrid" "$prio" "$advert" "$addr" >>"$file"
+        else
+            printf 'vrrp_instance VI_%s {\n  state BACKUP\n  interface eth0\n  virtual_router_id %s\n  priority %s\n  advert_int %s\n  virtual_ipaddress {\n    %s\n  }\n}\n' \
+                "$vrid" "$vrid" "$prio" "$advert" "$addr" >>"$file"
+        fi
+    done
+}
+
+# start_daemon DAEMON NETNS NAME QUIET(0|1): starts it in the background; sets STARTED_PID.
+start_daemon() {
+    local daemon=$1 netns=$2 name=$3 quiet=$4 base=$WORK/$3
+    if [[ $daemon == vipd ]]; then
+        mkdir -p "$base.run"
+        local level=${VIPD_LOG:-info}
+        [[ $quiet -eq 1 ]] && level=warn
+        VIPD_LOG=$level ip netns exec "$netns" "$VIPD" run -c "$base.conf" --runtime-dir "$base.run" \
+            >"$base.log" 2>&1 &
+    else
+        local detail=--log-detail
+        [[ $quiet -eq 1 ]] && detail=
+        # Own pid files: without them a second keepalived finds /run/keepalived.pid and exits 0.
+        ip netns exec "$netns" keepalived --dont-fork --log-console $detail --no-syslog --vrrp \
+            --dont-respawn -f "$base.conf" -p "$base.pid" -r "$base.vrrp.pid" -c "$base.checkers.pid" \
+            -b "$base.bfd.pid" >"$base.log" 2>&1 &
+    fi
+    STARTED_PID=$!
+    DAEMON_PIDS+=("$STARTED_PID")
+}
+
+# vip_count NETNS: the number of IPv4 addresses on eth0 other than the router's own.
+vip_count() {
+    ip -n "$1" -4 -o addr show dev eth0 2>/dev/null | awk '$4 !~ /^192\.0\.2\.(1|2)\/24$/' | wc -l
+}
+holds() { ip -n "$1" -4 -o addr show dev eth0 2>/dev/null | grep -q " $2/"; }
+
+# wait_cond TENTHS CMD…: polls every 0.1 s.
+wait_cond() {
+    local tenths=$1 i
+    shift
+    for ((i = 0; i < tenths; i++)); do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+converged() { [[ $(vip_count "$GA") -eq $1 && $(vip_count "$GB") -eq 0 ]]; }
+alive() { kill -0 "$1" 2>/dev/null; }
+
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+
+# ---------------------------------------------------------------- failover / handover
+# outage_run DAEMON cut|term RUN: one measured run in a fresh lab; records the outage in ms.
+outage_run() {
+    local daemon=$1 how=$2 run=$3 tag="$1-$2-$3"
+    lab_up
+    write_conf "$daemon" "$WORK/$tag-a.conf" gw-a $MASTER_PRIORITY $ADVERT 0
+    write_conf "$daemon" "$WORK/$tag-b.conf" gw-b $BACKUP_PRIORITY $ADVERT 0
+    start_daemon "$daemon" "$GA" "$tag-a" 0
+    local pid_a=$STARTED_PID
+    start_daemon "$daemon" "$GB" "$tag-b" 0
+    if ! wait_cond 100 converged 1; then
+        log "  $tag: no convergence in 10 s (see $WORK/$tag-*.log)"
+        record "fail_$how" "$daemon" 1
+        lab_down
+        return
+    fi
+    sleep 1.5 # the backup is settled and the client may learn the VIP's MAC
+    local ping_log=$WORK/$tag.ping
+    ip netns exec "$CL" ping -n -D -i 0.002 -W 1 -c 6000 -w 12 "$VIP" >"$ping_log" 2>&1 &
+    PING_PID=$!
+    wait_cond 30 grep -qs "bytes from" "$ping_log" || { log "  $tag: no reply from the VIP"; record "fail_$how" "$daemon" 1; lab_down; return; }
+    sleep 1
+    if [[ $how == cut ]]; then
+        ip -n "$SW" link set p1 down
+    else
+        kill -TERM "$pid_a"
+    fi
+    local ok=1
+    wait_cond 50 holds "$GB" "$VIP" || ok=0
+    local before
+    before=$(grep -c "bytes from" "$ping_log" || true)
+    # Replies resumed: at least 20 more than when gw-b got the VIP.
+    wait_cond 30 eval '[[ $(grep -c "bytes from" "$ping_log") -gt $((before + 20)) ]]' || ok=0
+    kill -INT "$PING_PID" 2>/dev/null || true
+    wait "$PING_PID" 2>/dev/null || true
+    PING_PID=
+    local gap
+    gap=$(awk '/bytes from/ { t = substr($1, 2, length($1) - 2) + 0; if (n++ && (t - prev) * 1000 > gap) gap = (t - prev) * 1000; prev = t }
+               END { printf "%.1f", gap }' "$ping_log")
+    if [[ $ok -eq 1 ]]; then
+        log "  $daemon $how run $run: outage $gap ms"
+        record "outage_$how" "$daemon" "$gap"
+    else
+        log "  $daemon $how run $run: gw-b did not take over or the client got no reply after (see $WORK/$tag-*.log)"
+        record "fail_$how" "$daemon" 1
+    fi
+    lab_down
+}
+
+# ---------------------------------------------------------------- footprint
+# proc_sample NETNS: "TICKS RSS_KB PSS_KB NPROC RUN_NS" summed over every process in the namespace:
+# TICKS = utime+stime (clock ticks, counts exited threads too), RUN_NS = the scheduler's
+# nanosecond run time summed over the live threads (/proc/PID/task/*/schedstat).
+proc_sample() {
+    local ticks=0 rss=0 pss=0 n=0 run_ns=0 pid stat fields v task
+    for pid in $(ip netns pids "$1" 2>/dev/null); do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        # The fields after comm's ")": state is field 3 of stat(5), utime 14, stime 15.
+        fields=${stat##*) }
+        read -r -a f <<<"$fields"
+        ticks=$((ticks + f[11] + f[12]))
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        rss=$((rss + ${v:-0}))
+        v=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+        pss=$((pss + ${v:-0}))
+        for task in /proc/"$pid"/task/*/schedstat; do
+            read -r v _ <"$task" 2>/dev/null || continue
+            run_ns=$((run_ns + v))
+        done
+        n=$((n + 1))
+    done
+    echo "$ticks $rss $pss $n $run_ns"
+}
+
+# measure_window SECS: samples gw-a and gw-b at both ends of the window; sets CPU_A CPU_B
+# (utime+stime, % of one core), RUN_A RUN_B (schedstat, % of one core), RSS_A RSS_B PSS_A PSS_B
+# (KiB, at the end), NPROC_A NPROC_B.
+measure_window() {
+    local secs=$1 a0 b0 a1 b1 t0 t1
+    t0=$(date +%s%N); read -r -a a0 <<<"$(proc_sample "$GA")"; read -r -a b0 <<<"$(proc_sample "$GB")"
+    sleep "$secs"
+    read -r -a a1 <<<"$(proc_sample "$GA")"; read -r -a b1 <<<"$(proc_sample "$GB")"; t1=$(date +%s%N)
+    local wall_ns=$((t1 - t0))
+    percent() { awk -v d="$1" -v w=$wall_ns 'BEGIN { printf "%.3f", d / w * 100 }'; }
+    local tick_ns=$((1000000000 / CLK_TCK))
+    CPU_A=$(percent $(((a1[0] - a0[0]) * tick_ns))); CPU_B=$(percent $(((b1[0] - b0[0]) * tick_ns)))
+    RUN_A=$(percent $((a1[4] - a0[4]))); RUN_B=$(percent $((b1[4] - b0[4])))
+    RSS_A=${a1[1]} RSS_B=${b1[1]} PSS_A=${a1[2]} PSS_B=${b1[2]} NPROC_A=${a1[3]} NPROC_B=${b1[3]}
+}
+
+footprint_run() {
+    local daemon=$1 count=$2 tag="$1-fp-$2"
+    lab_up
+    write_conf "$daemon" "$WORK/$tag-a.conf" gw-a $MASTER_PRIORITY $ADVERT "$count"
+    write_conf "$daemon" "$WORK/$tag-b.conf" gw-b $BACKUP_PRIORITY $ADVERT "$count"
+    start_daemon "$daemon" "$GA" "$tag-a" 1
+    start_daemon "$daemon" "$GB" "$tag-b" 1
+    if ! wait_cond 300 converged "$count"; then
+        log "  $tag: no convergence in 30 s (gw-a $(vip_count "$GA"), gw-b $(vip_count "$GB") VIPs)"
+        record "fail_footprint" "$daemon" 1
+        lab_down
+        return
+    fi
+    sleep 2
+    measure_window "$FOOTPRINT_SECS"
+    log "  $daemon $count instance(s): master CPU $CPU_A% (schedstat $RUN_A%) RSS $RSS_A KiB PSS $PSS_A KiB ($NPROC_A procs); backup CPU $CPU_B% (schedstat $RUN_B%) RSS $RSS_B KiB PSS $PSS_B KiB ($NPROC_B procs)"
+    record "cpu_master_$count" "$daemon" "$CPU_A"; record "cpu_backup_$count" "$daemon" "$CPU_B"
+    record "run_master_$count" "$daemon" "$RUN_A"; record "run_backup_$count" "$daemon" "$RUN_B"
+    record "rss_master_$count" "$daemon" "$RSS_A"; record "rss_backup_$count" "$daemon" "$RSS_B"
+    record "pss_master_$count" "$daemon" "$PSS_A"; record "pss_backup_$count" "$daemon" "$PSS_B"
+    lab_down
+}
+
+# ---------------------------------------------------------------- scale
+# master_transitions DAEMON: MASTER transitions so far, summed over gw-a and gw-b; empty on error.
+master_transitions() {
+    local daemon=$1 tag=$2 when=$3 total=0 side json
+    for side in a b; do
+        if [[ $daemon == vipd ]]; then
+            local netns=$GA; [[ $side == b ]] && netns=$GB
+            json=$(timeout 10 ip netns exec "$netns" "$VIPD" status --runtime-dir "$WORK/$tag-$side.run" --json 2>/dev/null) || { echo; return; }
+            printf '%s\n' "$json" >"$WORK/$tag-$side.status-$when.json"
+            total=$((total + $(python3 -c 'import json,sys; print(sum(i["counters"]["become_master"] for i in json.load(sys.stdin)["instances"]))' <<<"$json")))
+        else
+            total=$((total + $(grep -c "Entering MASTER STATE" "$WORK/$tag-$side.log" || true)))
+        fi
+    done
+    echo "$total"
+}
+
+# scale_step DAEMON COUNT: 0 when COUNT instances at 10 ms ran SCALE_SECS with no spurious transition.
+scale_step() {
+    local daemon=$1 count=$2 tag="$1-scale-$2" verdict=pass why=""
+    lab_up
+    write_conf "$daemon" "$WORK/$tag-a.conf" gw-a $MASTER_PRIORITY 0.01 "$count"
+    write_conf "$daemon" "$WORK/$tag-b.conf" gw-b $BACKUP_PRIORITY 0.01 "$count"
+    start_daemon "$daemon" "$GA" "$tag-a" 1
+    local pid_a=$STARTED_PID
+    start_daemon "$daemon" "$GB" "$tag-b" 1
+    local pid_b=$STARTED_PID
+    if ! wait_cond 300 converged "$count"; then
+        why="no convergence in 30 s (gw-a $(vip_count "$GA"), gw-b $(vip_count "$GB") of $count VIPs)"
+        log "  $daemon $count instances @10 ms: FAIL, $why"
+        record "scale_detail" "$daemon" "$count FAIL $why"
+        lab_down
+        return 1
+    fi
+    sleep "$SCALE_SETTLE_SECS" # start-up GARPs and election are over
+    local before after
+    before=$(master_transitions "$daemon" "$tag" before)
+    measure_window "$SCALE_SECS"
+    after=$(master_transitions "$daemon" "$tag" after)
+    local spurious=$((${after:-0} - ${before:-0}))
+    if [[ -z $before || -z $after ]]; then verdict=FAIL why="status unreadable"; fi
+    if ! alive "$pid_a" || ! alive "$pid_b"; then verdict=FAIL why="a daemon exited"; fi
+    if [[ $spurious -ne 0 ]]; then verdict=FAIL why="$spurious spurious MASTER transitions"; fi
+    if ! converged "$count"; then verdict=FAIL why="${why:+$why; }end state gw-a $(vip_count "$GA"), gw-b $(vip_count "$GB") VIPs"; fi
+    local detail="$count $verdict spurious=$spurious cpu_master=$RUN_A% cpu_backup=$RUN_B% rss_master=${RSS_A}KiB rss_backup=${RSS_B}KiB${why:+ ($why)}"
+    log "  $daemon $count instances @10 ms for ${SCALE_SECS}s: $detail"
+    record "scale_detail" "$daemon" "$detail"
+    lab_down
+    [[ $verdict == pass ]]
+}
+
+# ---------------------------------------------------------------- run
+START_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+log "work dir $WORK; mode $MODE"
+for how in cut term; do
+    wants "$([[ $how == cut ]] && echo failover || echo handover)" || continue
+    log "== $([[ $how == cut ]] && echo "unplanned failover (cable cut)" || echo "planned handover (SIGTERM)"), $RUNS runs each, interleaved"
+    for ((run = 1; run <= RUNS; run++)); do
+        for daemon in vipd keepalived; do outage_run "$daemon" "$how" "$run"; done
+    done
+done
+if wants footprint; then
+    log "== footprint over ${FOOTPRINT_SECS}s (VIPD_LOG=warn; keepalived without --log-detail)"
+    for count in 1 100; do
+        for daemon in vipd keepalived; do footprint_run "$daemon" "$count"; done
+    done
+fi
+if wants scale; then
+    log "== scale at advert_int 0.01 for ${SCALE_SECS}s: ladder $SCALE_STEPS"
+    for daemon in vipd keepalived; do
+        best=0
+        for count in $SCALE_STEPS; do
+            if scale_step "$daemon" "$count"; then best=$count; else break; fi
+        done
+        record "scale_max" "$daemon" "$best"
+    done
+fi
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+python3 - "$RESULTS" <<EOF | tee ${OUT:+"$OUT"}
+import collections, statistics, sys
+rows = collections.defaultdict(lambda: collections.defaultdict(list))
+for line in open(sys.argv[1]):
+    key, daemon, value = line.rstrip("\n").split("\t", 2)
+    rows[key][daemon].append(value)
+
+print("vipd vs keepalived benchmark ($MODE run: $RUNS outage runs per daemon and kind, footprint window ${FOOTPRINT_SECS}s, scale ladder $SCALE_STEPS for ${SCALE_SECS}s)")
+print("date:       $START_DATE")
+print("kernel:     $(uname -r)")
+print("cpu:        $CPU_MODEL, $(nproc) cores (shared; load $LOAD_START at start, $LOAD_END at end)")
+print("vipd:       $VIPD (git $REV)")
+print("keepalived: $(keepalived --version 2>&1 | head -n1)")
+print("advert_int $ADVERT, priorities $MASTER_PRIORITY/$BACKUP_PRIORITY; Master_Down_Interval %.1f ms" % (3 * 100 + (256 - $BACKUP_PRIORITY) * 100 / 256))
+print()
+
+def floats(key, daemon):
+    return [float(v) for v in rows[key][daemon]]
+
+table = []
+def add(label, unit, key, how="median"):
+    cells, mids = [], []
+    for d in ("vipd", "keepalived"):
+        v = floats(key, d)
+        fails = len(rows[key.replace("outage", "fail")][d]) if key.startswith("outage") else 0
+        if not v:
+            cells.append("n/a" + (f" ({fails} failed)" if fails else ""))
+            mids.append(None)
+            continue
+        if how == "median":
+            m = statistics.median(v)
+            text = f"{m:.1f} ({min(v):.1f}-{max(v):.1f}, n={len(v)})"
+            if fails:
+                text += f" +{fails} failed"
+        elif how == "mib":
+            m = v[0] / 1024
+            text = f"{m:.1f}"
+        else:
+            m = v[0]
+            text = f"{m:g}"
+        cells.append(text)
+        mids.append(m)
+    ratio = f"{mids[0] / mids[1]:.2f}" if None not in mids and mids[1] else "n/a"
+    table.append((f"{label} [{unit}]", cells[0], cells[1], ratio))
+
+add("unplanned failover outage, median (min-max)", "ms", "outage_cut")
+add("planned handover outage, median (min-max)", "ms", "outage_term")
+for n in ("1", "100"):
+    for role in ("master", "backup"):
+        add(f"RSS {role}, {n} instance(s)", "MiB", f"rss_{role}_{n}", "mib")
+for n in ("1", "100"):
+    for role in ("master", "backup"):
+        add(f"PSS {role}, {n} instance(s)", "MiB", f"pss_{role}_{n}", "mib")
+for n in ("1", "100"):
+    for role in ("master", "backup"):
+        add(f"CPU {role}, {n} instance(s), utime+stime", "% of a core", f"cpu_{role}_{n}", "one")
+for n in ("1", "100"):
+    for role in ("master", "backup"):
+        add(f"CPU {role}, {n} instance(s), schedstat", "% of a core", f"run_{role}_{n}", "one")
+add("scale: most instances @10 ms, 0 spurious", "count", "scale_max", "one")
+
+widths = [max(len(r[i]) for r in table + [("figure", "vipd", "keepalived", "vipd/keepalived")]) for i in range(4)]
+def line(r):
+    return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+print(line(("figure", "vipd", "keepalived", "vipd/keepalived")))
+print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+for r in table:
+    print(line(r))
+print()
+print("scale ladder (advert_int 0.01, window ${SCALE_SECS}s):")
+for d in ("vipd", "keepalived"):
+    for detail in rows["scale_detail"][d]:
+        print(f"  {d}: {detail}")
+for key in ("fail_footprint",):
+    for d in ("vipd", "keepalived"):
+        if rows[key][d]:
+            print(f"  {d}: footprint run failed to converge")
+EOF
