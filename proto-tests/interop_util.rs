@@ -415,6 +415,48 @@ pub struct CapturedAdvert {
     pub src: IpAddr,
     pub vrid: u8,
     pub priority: u8,
+    pub dst: IpAddr,
+    /// The VRRP message (as captured, up to the snap length).
+    pub vrrp: Vec<u8>,
+}
+
+/// Which checksum flavour an IPv4 VRRPv3 advert's checksum verifies under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapturedChecksum {
+    /// With the IPv4 pseudo-header (keepalived's and FRR's default).
+    PseudoHeader,
+    /// Over the VRRP message alone (RFC 9568 §5.2.8 for IPv4, Cisco, Juniper; VRRPv2).
+    Plain,
+    Neither,
+}
+
+impl CapturedAdvert {
+    /// Verifies the advert's checksum both ways, independently of vipd's own decoder.
+    pub fn checksum_flavour(&self) -> CapturedChecksum {
+        let fold = |mut sum: u32| {
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            sum
+        };
+        let words = |bytes: &[u8]| -> u32 {
+            bytes
+                .chunks(2)
+                .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+                .sum()
+        };
+        let message = words(&self.vrrp);
+        if fold(message) == 0xffff {
+            return CapturedChecksum::Plain;
+        }
+        if let (IpAddr::V4(src), IpAddr::V4(dst)) = (self.src, self.dst) {
+            let pseudo = words(&src.octets()) + words(&dst.octets()) + 112 + self.vrrp.len() as u32;
+            if fold(message + pseudo) == 0xffff {
+                return CapturedChecksum::PseudoHeader;
+            }
+        }
+        CapturedChecksum::Neither
+    }
 }
 
 /// tcpdump of VRRP (IPv4 and IPv6) on `dev` with --immediate-mode, so the last packets before a
@@ -519,21 +561,33 @@ fn parse_vrrp_frame(frame: &[u8], time: f64) -> Option<CapturedAdvert> {
         .join(":");
     let ethertype = u16::from_be_bytes(frame.get(12..14)?.try_into().ok()?);
     let ip = frame.get(14..)?;
-    let (src, vrrp) = match ethertype {
+    let (src, dst, vrrp) = match ethertype {
         0x0800 => {
             let ihl = usize::from(ip.first()? & 0x0f) * 4;
             if *ip.get(9)? != 112 {
                 return None;
             }
             let src: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
-            (IpAddr::from(src), ip.get(ihl..)?)
+            let dst: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            let total = usize::from(u16::from_be_bytes(ip.get(2..4)?.try_into().ok()?));
+            (
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                ip.get(ihl..total.min(ip.len()))?,
+            )
         }
         0x86dd => {
             if *ip.get(6)? != 112 {
                 return None;
             }
             let src: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
-            (IpAddr::from(src), ip.get(40..)?)
+            let dst: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            let payload = usize::from(u16::from_be_bytes(ip.get(4..6)?.try_into().ok()?));
+            (
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                ip.get(40..(40 + payload).min(ip.len()))?,
+            )
         }
         _ => return None,
     };
@@ -543,6 +597,8 @@ fn parse_vrrp_frame(frame: &[u8], time: f64) -> Option<CapturedAdvert> {
         src,
         vrid: *vrrp.get(1)?,
         priority: *vrrp.get(2)?,
+        dst,
+        vrrp: vrrp.to_vec(),
     })
 }
 
@@ -575,6 +631,20 @@ pub fn run_failover_scenario(
     vip: &str,
     advert_ms: f64,
     label: &str,
+) -> ScenarioTimes {
+    run_failover_scenario_with(lab, routers, high, vip, advert_ms, label, |_| {})
+}
+
+/// [`run_failover_scenario`] with `before_stop` called after the preemption, while both routers
+/// still run and each has been master once (so each has heard the other's adverts).
+pub fn run_failover_scenario_with(
+    lab: &Lab,
+    routers: &mut [Router; 2],
+    high: usize,
+    vip: &str,
+    advert_ms: f64,
+    label: &str,
+    before_stop: impl FnOnce(&[Router; 2]),
 ) -> ScenarioTimes {
     let low = 1 - high;
     let mut times = ScenarioTimes::default();
@@ -688,6 +758,8 @@ pub fn run_failover_scenario(
             );
         }
     }
+
+    before_stop(routers);
 
     // Planned: SIGTERM to the master, which must send priority 0 on its way out.
     let capture = VrrpCapture::start(lab, routers[low].node, "eth0", 2000);
