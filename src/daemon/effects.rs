@@ -217,21 +217,24 @@ async fn route_spec(
     if let Some(table) = route.table {
         spec.table = table;
     }
-    spec.kind =
-        match route.kind {
-            config::RouteKind::Unicast => RouteKind::Unicast,
-            config::RouteKind::Blackhole => RouteKind::Blackhole,
-            other => return Err(SystemError::Invalid {
-                op: format!("add route {}/{}", route.to.addr, route.to.len),
-                why: format!(
-                    "route type {other:?} is not supported by vipd yet (unicast and blackhole are)"
-                ),
-            }),
-        };
+    spec.kind = match route.kind {
+        config::RouteKind::Unicast => RouteKind::Unicast,
+        config::RouteKind::Blackhole => RouteKind::Blackhole,
+        other => return Err(unsupported_route(route, other)),
+    };
     if let Some(dev) = &route.dev {
         spec.dev = Some(netlink.link_by_name(dev).await?.ifindex);
     }
     Ok(spec)
+}
+
+fn unsupported_route(route: &config::VirtualRoute, kind: config::RouteKind) -> SystemError {
+    SystemError::Invalid {
+        op: format!("add route {}/{}", route.to.addr, route.to.len),
+        why: format!(
+            "route type {kind:?} is not supported by vipd yet (unicast and blackhole are)"
+        ),
+    }
 }
 
 fn rule_spec(rule: &config::VirtualRule) -> Result<RuleSpec, SystemError> {
