@@ -11,28 +11,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-/// The VRRP IP protocol number.
-pub const IPPROTO_VRRP: libc::c_int = 112;
-/// The VRRP IPv4 multicast group.
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// The VRRP IPv6 multicast group.
-pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+pub use crate::system::netlink::IpFamily as Family;
+use vipd_wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
-/// Address family of a socket or an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
+const IPPROTO_VRRP: libc::c_int = vipd_wire::IPPROTO_VRRP as libc::c_int;
 
 impl Family {
-    pub fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-
+    /// The VRRP multicast group of this family.
     pub fn group(self) -> IpAddr {
         match self {
             Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
