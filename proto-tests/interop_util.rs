@@ -35,7 +35,6 @@ pub struct FrrProc {
     pathspace: String,
     pub vrid: u8,
     pub family: u8,
-    pub macvlan: String,
 }
 
 impl FrrProc {
@@ -65,11 +64,6 @@ impl FrrProc {
         let json: serde_json::Value = serde_json::from_str(&text).ok()?;
         let key = if self.family == 4 { "v4" } else { "v6" };
         json[0][key]["status"].as_str().map(str::to_owned)
-    }
-
-    /// The whole `show vrrp <vrid>` text, for failure messages and the report.
-    pub fn show(&self) -> String {
-        self.vtysh(&format!("show vrrp {}", self.vrid))
     }
 }
 
@@ -154,7 +148,6 @@ pub fn start_frr(node: &Node, lab: &Lab, vrid: u8, family: u8, vrrpd_conf: &str)
         pathspace: pathspace.clone(),
         vrid,
         family,
-        macvlan: format!("vrrp{family}-2-{vrid}"),
     };
     wait_for(
         Duration::from_secs(10),
@@ -410,7 +403,6 @@ pub fn wait_router(
 /// One VRRP packet seen in a capture.
 #[derive(Clone, Debug)]
 pub struct CapturedAdvert {
-    pub time: f64,
     pub src_mac: String,
     pub src: IpAddr,
     pub vrid: u8,
@@ -523,7 +515,6 @@ pub fn read_vrrp_pcap(path: &Path) -> Vec<CapturedAdvert> {
     }
     let magic = u32::from_le_bytes(data[0..4].try_into().unwrap());
     let le = matches!(magic, 0xa1b2_c3d4 | 0xa1b2_3c4d);
-    let nanos = matches!(magic, 0xa1b2_3c4d | 0x4d3c_b2a1);
     let word = |b: &[u8]| {
         let a: [u8; 4] = b.try_into().unwrap();
         if le {
@@ -535,8 +526,6 @@ pub fn read_vrrp_pcap(path: &Path) -> Vec<CapturedAdvert> {
     let mut adverts = Vec::new();
     let mut offset = 24;
     while offset + 16 <= data.len() {
-        let secs = word(&data[offset..offset + 4]) as f64;
-        let frac = word(&data[offset + 4..offset + 8]) as f64;
         let captured = word(&data[offset + 8..offset + 12]) as usize;
         let start = offset + 16;
         offset = start + captured;
@@ -544,15 +533,14 @@ pub fn read_vrrp_pcap(path: &Path) -> Vec<CapturedAdvert> {
             break;
         }
         let frame = &data[start..offset];
-        let time = secs + frac / if nanos { 1e9 } else { 1e6 };
-        if let Some(advert) = parse_vrrp_frame(frame, time) {
+        if let Some(advert) = parse_vrrp_frame(frame) {
             adverts.push(advert);
         }
     }
     adverts
 }
 
-fn parse_vrrp_frame(frame: &[u8], time: f64) -> Option<CapturedAdvert> {
+fn parse_vrrp_frame(frame: &[u8]) -> Option<CapturedAdvert> {
     let src_mac = frame
         .get(6..12)?
         .iter()
@@ -592,7 +580,6 @@ fn parse_vrrp_frame(frame: &[u8], time: f64) -> Option<CapturedAdvert> {
         _ => return None,
     };
     Some(CapturedAdvert {
-        time,
         src_mac,
         src,
         vrid: *vrrp.get(1)?,
