@@ -6,8 +6,6 @@ mod daemon_support;
 mod daemon_v2_v6_unicast;
 mod gateway_support;
 mod gateway_vmac;
-mod gateway_support;
-mod gateway_vmac;
 mod interop_checksum;
 mod interop_frr;
 mod interop_keepalived;
