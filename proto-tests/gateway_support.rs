@@ -13,7 +13,6 @@ use std::time::Duration;
 
 /// The instance name of the seed's config.
 pub const GW_INSTANCE: &str = "VI_gateway";
-pub const VRID: u8 = 60;
 pub const VMAC_DEV: &str = "vrrp.60";
 pub const VMAC4: &str = "00:00:5e:00:01:3c";
 pub const VMAC6: &str = "00:00:5e:00:02:3c";
@@ -97,8 +96,6 @@ pub struct GatewayLab {
     pub a: Node,
     pub b: Node,
     pub client: Node,
-    pub wan_a: Node,
-    pub wan_b: Node,
     /// Last: dropped after the nodes, deleting every namespace.
     pub lab: Lab,
 }
@@ -117,14 +114,7 @@ pub fn gateway_lab(test_name: &str) -> GatewayLab {
     client.exec(&["ip", "route", "add", "default", "via", VIP]);
     cable_wan(&a, &wan_a);
     cable_wan(&b, &wan_b);
-    GatewayLab {
-        a,
-        b,
-        client,
-        wan_a,
-        wan_b,
-        lab,
-    }
+    GatewayLab { a, b, client, lab }
 }
 
 /// Replaces `upstream`'s LAN cable with a veth `wan` (gateway) ↔ `up0` (upstream).
