@@ -95,12 +95,11 @@ fn gateway_no_accept_owner_priority_255_answers_pings() {
 #[test]
 fn gateway_lan_interface_deleted_and_recreated_recovers() {
     let gw = gateway_lab("gateway_lan_recreated");
-    let (vipd_a, vipd_b) = gw.start_pair(
+    let (mut vipd_a, vipd_b) = gw.start_pair(
         &gateway_config(false, GatewayOptions::default()),
         &gateway_config(true, GatewayOptions::default()),
     );
     let old_parent = ifindex(&gw.a, "eth0").expect("gw-a eth0");
-    let vipd_pid = vipd_a.pid();
 
     // Deleting one end of the veth removes the other, the bridge port, and the VMAC on top.
     gw.a.exec(&["ip", "link", "del", "eth0"]);
@@ -146,8 +145,10 @@ fn gateway_lan_interface_deleted_and_recreated_recovers() {
         "BACKUP",
         Duration::from_secs(5),
     );
-    assert_eq!(vipd_a.pid(), vipd_pid);
-    assert!(vipd_a.proc.log().lines().count() > 0);
+    assert!(
+        vipd_a.try_wait().is_none(),
+        "vipd exited instead of recovering in place"
+    );
     wait_for(Duration::from_secs(3), "VMAC on the new eth0", || {
         link_details(&gw.a, VMAC_DEV).is_some()
     });
