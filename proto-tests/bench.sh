@@ -21,6 +21,8 @@
 # Options: --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
 # binary, no build), --only LIST (comma list of failover,handover,footprint,scale), --keep (keep
 # the work dir with configs and logs), --out FILE (also write the table there).
+# Diagnostic knobs (environment): BENCH_QUIET_VIPD_LOG (vipd's log level in the footprint and scale
+# runs, default warn), BENCH_GLOBAL_DEFS="key value;key value" (extra global_defs for both daemons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -166,10 +168,17 @@ vip_of() {
 # instance (VRID 51, VIP 192.0.2.100/24); otherwise VRIDs 1..COUNT with one /32 VIP each.
 write_conf() {
     local daemon=$1 file=$2 rid=$3 prio=$4 advert=$5 count=$6 i vrid addr
+    # BENCH_GLOBAL_DEFS="key value;key value" adds global_defs to both daemons (a diagnostic knob).
+    local extra=() kv
+    IFS=';' read -r -a extra <<<"${BENCH_GLOBAL_DEFS:-}"
     if [[ $daemon == vipd ]]; then
-        printf 'global_defs:\n  router_id: %s\n  vrrp_version: 3\nvrrp_instance:\n' "$rid" >"$file"
+        printf 'global_defs:\n  router_id: %s\n  vrrp_version: 3\n' "$rid" >"$file"
+        for kv in "${extra[@]}"; do [[ -n $kv ]] && printf '  %s: %s\n' "${kv%% *}" "${kv#* }" >>"$file"; done
+        printf 'vrrp_instance:\n' >>"$file"
     else
-        printf 'global_defs {\n  router_id %s\n  vrrp_version 3\n}\n' "$rid" >"$file"
+        printf 'global_defs {\n  router_id %s\n  vrrp_version 3\n' "$rid" >"$file"
+        for kv in "${extra[@]}"; do [[ -n $kv ]] && printf '  %s\n' "$kv" >>"$file"; done
+        printf '}\n' >>"$file"
     fi
     for ((i = 1; i <= (count == 0 ? 1 : count); i++)); do
         if [[ $count -eq 0 ]]; then vrid=51 addr=$VIP/24; else vrid=$i addr=$(vip_of "$i")/32; fi
@@ -189,7 +198,7 @@ start_daemon() {
     if [[ $daemon == vipd ]]; then
         mkdir -p "$base.run"
         local level=${VIPD_LOG:-info}
-        [[ $quiet -eq 1 ]] && level=warn
+        [[ $quiet -eq 1 ]] && level=${BENCH_QUIET_VIPD_LOG:-warn}
         VIPD_LOG=$level ip netns exec "$netns" "$VIPD" run -c "$base.conf" --runtime-dir "$base.run" \
             >"$base.log" 2>&1 &
     else
@@ -243,7 +252,10 @@ outage_run() {
     ip netns exec "$CL" ping -n -D -i 0.002 -W 1 -c 6000 -w 12 "$VIP" >"$ping_log" 2>&1 &
     PING_PID=$!
     wait_cond 30 grep -qs "bytes from" "$ping_log" || { log "  $tag: no reply from the VIP"; record "fail_$how" "$daemon" 1; lab_down; return; }
-    sleep 1
+    # A random 1-2 s: the cut must fall at a random phase of the master's advert timer. Without it
+    # the phase follows this script's 100 ms polling and the outage clusters at one end of
+    # [Master_Down_Interval - advert_int, Master_Down_Interval] (seen: 5 of 5 runs within 20 ms).
+    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 1 + r / 32768 }')"
     if [[ $how == cut ]]; then
         ip -n "$SW" link set p1 down
     else
@@ -417,6 +429,9 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain -- src crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then
+    REV="$REV + uncommitted changes in the working tree"
+fi
 python3 - "$RESULTS" <<EOF | tee ${OUT:+"$OUT"}
 import collections, statistics, sys
 rows = collections.defaultdict(lambda: collections.defaultdict(list))
