@@ -144,9 +144,6 @@ fn gateway_client_arp_keeps_virtual_mac_across_failover() {
 }
 
 #[test]
-#[ignore = "vipd bug: on SIGTERM the old master still answers ARP for the VIP from its VMAC after \
-            its priority-0 advert, so the switch learns the VMAC back on the old master's port \
-            and forwarding stops until the new master's delayed GARPs 5 s later"]
 fn gateway_sigterm_handover_keeps_forwarding_through_vmac() {
     let gw = gateway_lab("gateway_sigterm_forwarding");
     let (mut vipd_a, vipd_b) = gw.start_pair(

@@ -1068,8 +1068,31 @@ impl Daemon {
         0
     }
 
+    /// Waits (bounded) until the reconciler has applied everything sent so far.
+    async fn flush_effects(&self) {
+        let (done_tx, done_rx) = oneshot::channel();
+        let _ = self.effects.send(Effect::Flush(done_tx));
+        let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
+    }
+
     async fn shutdown(&mut self) {
         tracing::info!("shutting down: handing over and removing virtual addresses");
+        // Stop answering for the VIPs before telling the backup to take over: our ARP replies to its
+        // gratuitous ARPs would teach the switch that the (shared virtual) MAC is back on our port.
+        for index in 0..self.instances.len() {
+            let instance = &mut self.instances[index];
+            if let (Some(ifindex), Some(resources)) =
+                (instance.vip_ifindex, instance.installed.take())
+            {
+                let _ = self.effects.send(Effect::Master {
+                    instance: index,
+                    ifindex,
+                    present: false,
+                    resources,
+                });
+            }
+        }
+        self.flush_effects().await;
         let now = self.now();
         let mut out = std::mem::take(&mut self.actions);
         for g in 0..self.groups.len() {
@@ -1080,9 +1103,7 @@ impl Daemon {
         for index in 0..self.instances.len() {
             self.remove_stale(index);
         }
-        let (done_tx, done_rx) = oneshot::channel();
-        let _ = self.effects.send(Effect::Flush(done_tx));
-        let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
+        self.flush_effects().await;
         for socket in &self.sockets {
             socket.reader.abort();
         }
