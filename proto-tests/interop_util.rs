@@ -222,6 +222,49 @@ pub fn vipd_conf(
     )
 }
 
+/// How a router puts its VIP behind a virtual MAC (keepalived's `use_vmac`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vmac {
+    /// `use_vmac`: a private macvlan `vrrp.<VRID>` holds the VIP, adverts leave from it with the
+    /// virtual MAC as source.
+    On,
+    /// `use_vmac` + `vmac_xmit_base`: the VIP on `vrrp.<VRID>`, adverts sent (and, for keepalived,
+    /// only heard) on eth0 with eth0's MAC.
+    XmitBase,
+}
+
+/// The VMAC that keepalived and vipd make for instance `vrid` unless named otherwise; it holds
+/// the VIP on a master.
+pub fn vmac_dev(vrid: u8) -> String {
+    format!("vrrp.{vrid}")
+}
+
+impl Vmac {
+    /// The lines for [`keepalived_conf`]'s `extra` (inside `vrrp_instance`, where keepalived
+    /// 2.2.7 honours them; in `global_defs` it ignores them).
+    pub fn keepalived_lines(self) -> &'static str {
+        match self {
+            Vmac::On => "  use_vmac\n",
+            Vmac::XmitBase => "  use_vmac\n  vmac_xmit_base\n",
+        }
+    }
+
+    /// The entries for [`vipd_conf`]'s `extra`.
+    pub fn vipd_entries(self) -> &'static str {
+        match self {
+            Vmac::On => "use_vmac: true, ",
+            Vmac::XmitBase => "use_vmac: true, vmac_xmit_base: true, ",
+        }
+    }
+}
+
+/// A counter of `counters` in vipd's status of [`INSTANCE`] (0 when absent or unreadable).
+pub fn vipd_counter(vipd: &VipdProc, counter: &str) -> u64 {
+    vipd.instance(INSTANCE)
+        .and_then(|status| status["counters"][counter].as_u64())
+        .unwrap_or(0)
+}
+
 /// Which daemon a [`Router`] runs.
 pub enum Daemon {
     Vipd(VipdProc),
@@ -233,7 +276,8 @@ pub enum Daemon {
 pub struct Router<'a> {
     pub node: &'a Node,
     pub daemon: Daemon,
-    /// The device the VIP goes on when this router is master (eth0, or FRR's macvlan).
+    /// The device the VIP goes on when this router is master (eth0, FRR's macvlan, or
+    /// `vrrp.<VRID>` with [`Vmac`]).
     pub vip_dev: String,
     pub priority: u8,
 }

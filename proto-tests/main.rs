@@ -11,5 +11,6 @@ mod interop_checksum;
 mod interop_frr;
 mod interop_keepalived;
 mod interop_util;
+mod interop_vmac;
 mod lab;
 mod lab_selftest;
