@@ -228,6 +228,17 @@ fn run_keepalived_deaf_to_vipd(pairing: &Pairing) {
         Some(own),
         "{label}: vipd's status should name itself master: {status}"
     );
+    // The two masters are reported, not silent: vipd names the rival it hears.
+    let peer = vip_addr(pairing.addrs[1]);
+    assert_eq!(
+        status["rival_master"]["address"].as_str(),
+        Some(peer),
+        "{label}: vipd's status should name keepalived as a rival master: {status}"
+    );
+    assert!(
+        status["counters"]["rival_master_adverts"].as_u64().unwrap_or(0) > 0,
+        "{label}: rival_master_adverts should count keepalived's adverts: {status}"
+    );
     println!(
         "{label}: both MASTER; keepalived's wire carried {from_vipd} adverts of vipd from {vmac} \
          that keepalived never heard; vipd as master counted {counted} adverts of priority {LOW} \

@@ -517,6 +517,19 @@ impl Daemon {
                         .effective_priority(),
                 );
             }
+            Action::Anomaly(router::Anomaly::RivalMaster { src }) => {
+                let now = self.now().0;
+                let instance = &mut self.instances[index];
+                instance.counters.rival_master_adverts += 1;
+                // One warning per episode: a new rival, or the same one after 10 s of quiet.
+                let fresh = instance
+                    .rival_master
+                    .is_none_or(|(last, at)| last != src || now.saturating_sub(at) > 10_000_000);
+                if fresh {
+                    tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "{src} advertises as master too and does not hear us (two masters); with use_vmac, check that both sides agree on vmac_xmit_base");
+                }
+                instance.rival_master = Some((src, now));
+            }
             Action::Anomaly(anomaly) => {
                 let instance = &self.instances[index];
                 tracing::debug!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "{anomaly:?}");
@@ -1005,6 +1018,12 @@ impl Daemon {
                     in_state_ms: now.0.saturating_sub(r.state_since().0) / 1000,
                     checksums_received: i.checksums.clone(),
                     last_error: i.last_error.clone(),
+                    rival_master: i
+                        .rival_master
+                        .map(|(address, at)| super::status::RivalMaster {
+                            address: address.to_string(),
+                            last_heard_ms: now.0.saturating_sub(at) / 1000,
+                        }),
                     counters: i.counters.clone(),
                 }
             })

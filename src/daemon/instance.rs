@@ -49,6 +49,8 @@ pub struct Instance {
     pub counters: Counters,
     pub checksums: ChecksumCounts,
     pub last_error: Option<String>,
+    /// The last rival master heard (address, daemon microseconds).
+    pub rival_master: Option<(IpAddr, u64)>,
     /// The announcement schedule while master.
     pub garp: Option<announce::GarpPlan>,
     /// Opened on first use, reopened when the interface changes.
@@ -162,6 +164,7 @@ impl Instance {
             counters: Counters::default(),
             checksums: ChecksumCounts::default(),
             last_error: None,
+            rival_master: None,
             garp: None,
             frame_sender: None,
         }

@@ -35,7 +35,17 @@ pub struct InstanceStatus {
     pub checksums_received: ChecksumCounts,
     /// The last system error met by this instance (cleared when the operation later succeeds).
     pub last_error: Option<String>,
+    /// The last router heard advertising as master while we were master, if one was.
+    pub rival_master: Option<RivalMaster>,
     pub counters: Counters,
+}
+
+/// Another master, heard while we were master.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RivalMaster {
+    pub address: String,
+    /// How long ago its last advert was heard.
+    pub last_heard_ms: u64,
 }
 
 /// Accepted IPv4 VRRPv3 adverts by checksum flavour.
@@ -61,6 +71,9 @@ pub struct Counters {
     pub release_master: u64,
     pub priority_zero_received: u64,
     pub priority_zero_sent: u64,
+    /// Lower-priority adverts heard while master: another router believes it is master too and
+    /// does not hear us (see `rival_master` in the instance status).
+    pub rival_master_adverts: u64,
     /// Received packets rejected by validation, by error name (e.g. `checksum`, `ttl`, `auth_failure`).
     pub rejected: std::collections::BTreeMap<String, u64>,
 }
@@ -102,6 +115,14 @@ impl StatusReport {
                     "    vip {} {}",
                     v.address,
                     if v.present { "present" } else { "absent" }
+                );
+            }
+            if let Some(r) = &i.rival_master {
+                let _ = writeln!(
+                    out,
+                    "    another master: {} (heard {:.1}s ago) does not hear us",
+                    r.address,
+                    r.last_heard_ms as f64 / 1000.0
                 );
             }
             if let Some(e) = &i.last_error {

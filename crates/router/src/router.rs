@@ -108,6 +108,10 @@ pub enum Anomaly {
     OwnerConflict { src: IpAddr },
     /// Another router advertises our own effective priority (RFC 9568 §8.3.2 MAY log).
     EqualPriority { src: IpAddr },
+    /// We are Master and another router advertises too, at a lower priority: only a master sends
+    /// adverts, so there is a rival master that does not hear us (e.g. keepalived with
+    /// `vmac_xmit_base` beside a peer sending from the virtual MAC). We answer each one.
+    RivalMaster { src: IpAddr },
     /// An advert carrying our own source address (looped back, or a duplicate address); dropped.
     OwnAddress { src: IpAddr },
     /// An advert whose source is of the other address family; dropped.
@@ -512,6 +516,7 @@ impl Router {
             let wait_us = self.master_down_interval_us();
             self.enter_backup(now, Reason::HigherPriorityAdvertReceived, wait_us, out);
         } else {
+            out.push(Action::Anomaly(Anomaly::RivalMaster { src: advert.src }));
             // Assert mastership at once so a returning peer (and learning bridges) hear who rules.
             self.send_advert(self.effective_priority, out);
         }

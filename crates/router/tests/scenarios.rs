@@ -557,6 +557,21 @@ fn master_hearing_lower_priority_sends_advert_at_once() {
 }
 
 #[test]
+fn master_hearing_lower_priority_reports_a_rival_master() {
+    let mut router = master(config(100));
+    let out = step(&mut router, advert(HIGHER_PEER, 50, 100), 4_000_000);
+    assert!(out.contains(&Action::Anomaly(Anomaly::RivalMaster {
+        src: ip(HIGHER_PEER)
+    })));
+    let out = step(&mut router, advert(HIGHER_PEER, 0, 100), 4_100_000);
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, Action::Anomaly(Anomaly::RivalMaster { .. }))),
+        "a priority-0 advert is a master leaving, not a rival"
+    );
+}
+
+#[test]
 fn tie_break_compares_ipv4_addresses_as_unsigned_network_order() {
     // 192.0.2.128 > 192.0.2.127 as an unsigned integer; a signed byte compare says the opposite.
     let mut config = config(100);
