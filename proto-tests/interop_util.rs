@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 /// The vipd instance name every interop test configures.
 pub const INSTANCE: &str = "VI_1";
 
-/// The address part of a VIP in CIDR notation.
-pub fn vip_addr(vip_cidr: &str) -> &str {
-    vip_cidr.split('/').next().unwrap_or(vip_cidr)
-}
+pub use crate::daemon_support::vip_addr;
 
 /// A VRRP state as the three daemons report it, folded onto RFC names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -236,7 +236,10 @@ fn run_keepalived_deaf_to_vipd(pairing: &Pairing) {
         "{label}: vipd's status should name keepalived as a rival master: {status}"
     );
     assert!(
-        status["counters"]["rival_master_adverts"].as_u64().unwrap_or(0) > 0,
+        status["counters"]["rival_master_adverts"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
         "{label}: rival_master_adverts should count keepalived's adverts: {status}"
     );
     println!(
