@@ -18,7 +18,7 @@
 #   bash proto-tests/bench.sh            # full run (5 runs, 10 s footprint, scale 25…255 for 30 s)
 #   bash proto-tests/bench.sh --quick    # 3 runs, 5 s footprint, scale 50 and 255 for 10 s
 #
-# Options: --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
+# Options: --scale-rt PRIO (scale runs with both daemons under chrt -f PRIO), --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
 # binary, no build), --only LIST (comma list of failover,handover,footprint,scale), --keep (keep
 # the work dir with configs and logs), --out FILE (also write the table there).
 # Diagnostic knobs (environment): BENCH_QUIET_VIPD_LOG (vipd's log level in the footprint and scale
@@ -34,6 +34,7 @@ SCALE_SETTLE_SECS=2
 VIPD=
 ONLY=failover,handover,footprint,scale
 KEEP=0
+SCALE_RT=
 OUT=
 MODE=full
 ADVERT=0.1
@@ -52,6 +53,7 @@ while [[ $# -gt 0 ]]; do
         --vipd) VIPD=$2; shift ;;
         --only) ONLY=$2; shift ;;
         --keep) KEEP=1 ;;
+        --scale-rt) SCALE_RT=$2; shift ;;
         --out) OUT=$2; shift ;;
         -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -192,20 +194,22 @@ write_conf() {
     done
 }
 
-# start_daemon DAEMON NETNS NAME QUIET(0|1): starts it in the background; sets STARTED_PID.
+# start_daemon DAEMON NETNS NAME QUIET(0|1) [RT_PRIO]: starts it in the background; sets STARTED_PID.
 start_daemon() {
-    local daemon=$1 netns=$2 name=$3 quiet=$4 base=$WORK/$3
+    local daemon=$1 netns=$2 name=$3 quiet=$4 base=$WORK/$3 rt=()
+    # A 5th argument: run it under SCHED_FIFO at that priority (keepalived's children inherit it).
+    [[ -n ${5:-} ]] && rt=(chrt -f "$5")
     if [[ $daemon == vipd ]]; then
         mkdir -p "$base.run"
         local level=${VIPD_LOG:-info}
         [[ $quiet -eq 1 ]] && level=${BENCH_QUIET_VIPD_LOG:-warn}
-        VIPD_LOG=$level ip netns exec "$netns" "$VIPD" run -c "$base.conf" --runtime-dir "$base.run" \
+        VIPD_LOG=$level ip netns exec "$netns" "${rt[@]}" "$VIPD" run -c "$base.conf" --runtime-dir "$base.run" \
             >"$base.log" 2>&1 &
     else
         local detail=--log-detail
         [[ $quiet -eq 1 ]] && detail=
         # Own pid files: without them a second keepalived finds /run/keepalived.pid and exits 0.
-        ip netns exec "$netns" keepalived --dont-fork --log-console $detail --no-syslog --vrrp \
+        ip netns exec "$netns" "${rt[@]}" keepalived --dont-fork --log-console $detail --no-syslog --vrrp \
             --dont-respawn -f "$base.conf" -p "$base.pid" -r "$base.vrrp.pid" -c "$base.checkers.pid" \
             -b "$base.bfd.pid" >"$base.log" 2>&1 &
     fi
@@ -364,15 +368,40 @@ master_transitions() {
     echo "$total"
 }
 
+# start_stall_probe SECS FILE: a bystander in the root namespace (it touches no interface) that
+# sleeps 2 ms at a time and writes its worst wake-up lateness: a stall of the whole machine (host
+# steal, a neighbour's build) that long makes any daemon at advert_int 0.01 miss 3 adverts, whatever
+# its own quality. Sets PROBE_PID.
+start_stall_probe() {
+    python3 - "$1" "$2" <<'PROBE' &
+import sys, time
+secs, out = float(sys.argv[1]), sys.argv[2]
+end = time.monotonic() + secs
+worst, worst_at, over_30 = 0.0, 0.0, 0
+while time.monotonic() < end:
+    t = time.monotonic()
+    time.sleep(0.002)
+    late = (time.monotonic() - t - 0.002) * 1000
+    if late > 30:
+        over_30 += 1
+    if late > worst:
+        worst, worst_at = late, time.time()
+with open(out, "w") as f:
+    f.write("probe worst wake-up lateness %.1f ms at %s, %d wake-ups >30 ms late"
+            % (worst, time.strftime("%H:%M:%S", time.localtime(worst_at)), over_30))
+PROBE
+    PROBE_PID=$!
+}
+
 # scale_step DAEMON COUNT: 0 when COUNT instances at 10 ms ran SCALE_SECS with no spurious transition.
 scale_step() {
     local daemon=$1 count=$2 tag="$1-scale-$2" verdict=pass why=""
     lab_up
     write_conf "$daemon" "$WORK/$tag-a.conf" gw-a $MASTER_PRIORITY 0.01 "$count"
     write_conf "$daemon" "$WORK/$tag-b.conf" gw-b $BACKUP_PRIORITY 0.01 "$count"
-    start_daemon "$daemon" "$GA" "$tag-a" 1
+    start_daemon "$daemon" "$GA" "$tag-a" 1 "$SCALE_RT"
     local pid_a=$STARTED_PID
-    start_daemon "$daemon" "$GB" "$tag-b" 1
+    start_daemon "$daemon" "$GB" "$tag-b" 1 "$SCALE_RT"
     local pid_b=$STARTED_PID
     if ! wait_cond 300 converged "$count"; then
         why="no convergence in 30 s (gw-a $(vip_count "$GA"), gw-b $(vip_count "$GB") of $count VIPs)"
@@ -384,14 +413,21 @@ scale_step() {
     sleep "$SCALE_SETTLE_SECS" # start-up GARPs and election are over
     local before after
     before=$(master_transitions "$daemon" "$tag" before)
+    local steal0 probe_out=$WORK/$tag.probe
+    steal0=$(awk '/^cpu / { print $9 }' /proc/stat)
+    start_stall_probe "$SCALE_SECS" "$probe_out"
     measure_window "$SCALE_SECS"
+    wait "$PROBE_PID" 2>/dev/null || true
+    local steal_ms=$((($(awk '/^cpu / { print $9 }' /proc/stat) - steal0) * 1000 / CLK_TCK))
+    local probe
+    probe=$(cat "$probe_out" 2>/dev/null || echo "probe failed")
     after=$(master_transitions "$daemon" "$tag" after)
     local spurious=$((${after:-0} - ${before:-0}))
     if [[ -z $before || -z $after ]]; then verdict=FAIL why="status unreadable"; fi
     if ! alive "$pid_a" || ! alive "$pid_b"; then verdict=FAIL why="a daemon exited"; fi
     if [[ $spurious -ne 0 ]]; then verdict=FAIL why="$spurious spurious MASTER transitions"; fi
     if ! converged "$count"; then verdict=FAIL why="${why:+$why; }end state gw-a $(vip_count "$GA"), gw-b $(vip_count "$GB") VIPs"; fi
-    local detail="$count $verdict spurious=$spurious cpu_master=$RUN_A% cpu_backup=$RUN_B% rss_master=${RSS_A}KiB rss_backup=${RSS_B}KiB${why:+ ($why)}"
+    local detail="$count $verdict spurious=$spurious cpu_master=$RUN_A% cpu_backup=$RUN_B% rss_master=${RSS_A}KiB rss_backup=${RSS_B}KiB; machine: $probe, steal ${steal_ms} ms${why:+ ($why)}"
     log "  $daemon $count instances @10 ms for ${SCALE_SECS}s: $detail"
     record "scale_detail" "$daemon" "$detail"
     lab_down
@@ -416,14 +452,16 @@ if wants footprint; then
     done
 fi
 if wants scale; then
-    log "== scale at advert_int 0.01 for ${SCALE_SECS}s: ladder $SCALE_STEPS"
-    for daemon in vipd keepalived; do
-        best=0
-        for count in $SCALE_STEPS; do
-            if scale_step "$daemon" "$count"; then best=$count; else break; fi
+    log "== scale at advert_int 0.01 for ${SCALE_SECS}s: ladder $SCALE_STEPS${SCALE_RT:+ (daemons under chrt -f $SCALE_RT)}"
+    # The two ladders are interleaved so that both daemons meet the same periods of machine noise.
+    declare -A best=([vipd]=0 [keepalived]=0) climbing=([vipd]=1 [keepalived]=1)
+    for count in $SCALE_STEPS; do
+        for daemon in vipd keepalived; do
+            [[ ${climbing[$daemon]} -eq 1 ]] || continue
+            if scale_step "$daemon" "$count"; then best[$daemon]=$count; else climbing[$daemon]=0; fi
         done
-        record "scale_max" "$daemon" "$best"
     done
+    for daemon in vipd keepalived; do record "scale_max" "$daemon" "${best[$daemon]}"; done
 fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -445,6 +483,8 @@ print("kernel:     $(uname -r)")
 print("cpu:        $CPU_MODEL, $(nproc) cores (shared; load $LOAD_START at start, $LOAD_END at end)")
 print("vipd:       $VIPD (git $REV)")
 print("keepalived: $(keepalived --version 2>&1 | head -n1)")
+print("scale runs: ladders interleaved (vipd, keepalived at each count), each stops at its first failure; daemons ${SCALE_RT:+under chrt -f $SCALE_RT}${SCALE_RT:-at normal (SCHED_OTHER) priority}")
+print("logging: outage runs vipd VIPD_LOG=${VIPD_LOG:-info}, keepalived --log-detail; footprint/scale vipd VIPD_LOG=${BENCH_QUIET_VIPD_LOG:-warn}, keepalived without --log-detail")
 print("advert_int $ADVERT, priorities $MASTER_PRIORITY/$BACKUP_PRIORITY; Master_Down_Interval %.1f ms" % (3 * 100 + (256 - $BACKUP_PRIORITY) * 100 / 256))
 print()
 
