@@ -465,6 +465,8 @@ if wants scale; then
 fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
+SCALE_POLICY="at normal (SCHED_OTHER) priority"
+[[ -n $SCALE_RT ]] && SCALE_POLICY="under chrt -f $SCALE_RT (SCHED_FIFO)"
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git status --porcelain -- src crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then
@@ -477,13 +479,13 @@ for line in open(sys.argv[1]):
     key, daemon, value = line.rstrip("\n").split("\t", 2)
     rows[key][daemon].append(value)
 
-print("vipd vs keepalived benchmark ($MODE run: $RUNS outage runs per daemon and kind, footprint window ${FOOTPRINT_SECS}s, scale ladder $SCALE_STEPS for ${SCALE_SECS}s)")
+print("vipd vs keepalived benchmark ($MODE run, parts $ONLY: $RUNS outage runs per daemon and kind, footprint window ${FOOTPRINT_SECS}s, scale ladder $SCALE_STEPS for ${SCALE_SECS}s)")
 print("date:       $START_DATE")
 print("kernel:     $(uname -r)")
 print("cpu:        $CPU_MODEL, $(nproc) cores (shared; load $LOAD_START at start, $LOAD_END at end)")
 print("vipd:       $VIPD (git $REV)")
 print("keepalived: $(keepalived --version 2>&1 | head -n1)")
-print("scale runs: ladders interleaved (vipd, keepalived at each count), each stops at its first failure; daemons ${SCALE_RT:+under chrt -f $SCALE_RT}${SCALE_RT:-at normal (SCHED_OTHER) priority}")
+print("scale runs: ladders interleaved (vipd, keepalived at each count), each stops at its first failure; daemons $SCALE_POLICY")
 print("logging: outage runs vipd VIPD_LOG=${VIPD_LOG:-info}, keepalived --log-detail; footprint/scale vipd VIPD_LOG=${BENCH_QUIET_VIPD_LOG:-warn}, keepalived without --log-detail")
 print("advert_int $ADVERT, priorities $MASTER_PRIORITY/$BACKUP_PRIORITY; Master_Down_Interval %.1f ms" % (3 * 100 + (256 - $BACKUP_PRIORITY) * 100 / 256))
 print()
