@@ -51,6 +51,8 @@ pub enum Effect {
 #[derive(Debug)]
 pub struct EffectReport {
     pub instance: usize,
+    /// Whether the effect made the resources present (else absent).
+    pub present: bool,
     /// `None` when it succeeded.
     pub error: Option<String>,
 }
@@ -86,7 +88,11 @@ pub fn spawn(
                             .collect::<Vec<_>>()
                             .join("; ")
                     });
-                    let _ = report_tx.send(EffectReport { instance, error });
+                    let _ = report_tx.send(EffectReport {
+                        instance,
+                        present,
+                        error,
+                    });
                 }
                 Effect::Flush(done) => {
                     let _ = done.send(());

@@ -22,6 +22,7 @@ use crate::system::netlink::{AddrGenMode, MacvlanSpec, NetEvent, Netlink, VmacMo
 use crate::system::nft::NftTable;
 use crate::system::socket::{Family, PacketMeta, VrrpSocket};
 use crate::system::sysctl::{Sysctl, SysctlRegistry};
+use crate::system::timer::DeadlineTimer;
 
 /// A datagram read by a socket's reader task.
 struct Received {
@@ -57,6 +58,7 @@ pub struct Daemon {
     control_rx: mpsc::Receiver<ControlRequest>,
     net_events: Option<mpsc::Receiver<NetEvent>>,
     errors: Vec<String>,
+    timer: DeadlineTimer,
     sysctls: SysctlRegistry,
     nft: Option<NftTable>,
     /// VMACs this run created or adopted (ifindex), deleted on exit.
@@ -144,6 +146,7 @@ impl Daemon {
             control_rx,
             net_events,
             errors,
+            timer: DeadlineTimer::new().map_err(|e| format!("cannot create a timerfd: {e}"))?,
             sysctls: SysctlRegistry::new(),
             nft,
             vmacs: Vec::new(),
@@ -460,8 +463,6 @@ impl Daemon {
         match action {
             Action::SendAdvert { priority } => self.send_advert(index, priority),
             Action::BecomeMaster => {
-                let now = Instant::now();
-                let policy = self.garp_policy(index);
                 let instance = &self.instances[index];
                 let accepts = self.groups[instance.group]
                     .member(instance.member)
@@ -476,12 +477,13 @@ impl Daemon {
                         resources: resources.clone(),
                     });
                     instance.installed = Some(resources);
+                    instance.announce_after_install = true;
                 }
-                instance.garp = Some(announce::GarpPlan::start(policy, now));
             }
             Action::BecomeBackup | Action::BecomeFault | Action::BecomeInitialize => {
                 let instance = &mut self.instances[index];
                 instance.garp = None;
+                instance.announce_after_install = false;
                 if let (Some(ifindex), Some(resources)) =
                     (instance.vip_ifindex, instance.installed.take())
                 {
@@ -710,6 +712,18 @@ impl Daemon {
             {
                 self.announce(index, now);
             }
+        }
+    }
+
+    fn on_effect_report(&mut self, report: EffectReport) {
+        let policy = self.garp_policy(report.instance);
+        let Some(instance) = self.instances.get_mut(report.instance) else {
+            return;
+        };
+        instance.set_error(report.error);
+        if report.present && instance.announce_after_install && instance.installed.is_some() {
+            instance.announce_after_install = false;
+            instance.garp = Some(announce::GarpPlan::start(policy, Instant::now()));
         }
     }
 
@@ -1051,12 +1065,10 @@ impl Daemon {
         super::notify_ready();
         loop {
             let wake = self.next_wakeup().map(|m| self.instant(m));
-            let sleep = async {
-                match wake {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
+            if let Err(e) = self.timer.arm(wake) {
+                tracing::error!("cannot arm the deadline timer: {e}");
+                break;
+            }
             let net_event = async {
                 match self.net_events.as_mut() {
                     Some(rx) => rx.recv().await,
@@ -1071,13 +1083,9 @@ impl Daemon {
                     tracing::warn!("SIGHUP: configuration reload is not supported yet; restart vipd to apply changes");
                 }
                 Some(packet) = self.packets_rx.recv() => self.on_packet(packet),
-                _ = sleep => self.on_timers(),
+                _ = self.timer.expired() => self.on_timers(),
                 Some(event) = net_event => self.on_net_event(event).await,
-                Some(report) = self.reports.recv() => {
-                    if let Some(instance) = self.instances.get_mut(report.instance) {
-                        instance.set_error(report.error);
-                    }
-                }
+                Some(report) = self.reports.recv() => self.on_effect_report(report),
                 Some(request) = self.control_rx.recv() => match request {
                     ControlRequest::Status(reply) => { let _ = reply.send(self.status()); }
                 },

@@ -53,6 +53,9 @@ pub struct Instance {
     pub rival_master: Option<(IpAddr, u64)>,
     /// The announcement schedule while master.
     pub garp: Option<announce::GarpPlan>,
+    /// Became master; announcements start once the reconciler has put the VIPs in place, so
+    /// that the first gratuitous ARP / NA never precedes the address it announces.
+    pub announce_after_install: bool,
     /// Opened on first use, reopened when the interface changes.
     pub frame_sender: Option<announce::FrameSender>,
 }
@@ -166,6 +169,7 @@ impl Instance {
             last_error: None,
             rival_master: None,
             garp: None,
+            announce_after_install: false,
             frame_sender: None,
         }
     }

@@ -8,3 +8,4 @@ pub mod socket;
 pub mod sysctl;
 #[cfg(test)]
 pub mod testns;
+pub mod timer;
