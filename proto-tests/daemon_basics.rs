@@ -22,16 +22,7 @@ fn daemon_election_by_priority_and_client_reaches_vip() {
 
     wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
     wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
-    let routers = [
-        Router {
-            node: &a,
-            vipd: &vipd_a,
-        },
-        Router {
-            node: &b,
-            vipd: &vipd_b,
-        },
-    ];
+    let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP);
     wait_for(Duration::from_secs(3), "client pinging the VIP", || {
         client.ping_once(vip_addr(VIP))
@@ -75,16 +66,7 @@ fn daemon_equal_priority_higher_primary_address_wins() {
     high.clear_vrrp_loss();
     wait_state(&vipd_low, "gw-low", "BACKUP", Duration::from_secs(3));
     wait_state(&vipd_high, "gw-high", "MASTER", Duration::from_secs(3));
-    let routers = [
-        Router {
-            node: &low,
-            vipd: &vipd_low,
-        },
-        Router {
-            node: &high,
-            vipd: &vipd_high,
-        },
-    ];
+    let routers = pair(&low, &vipd_low, &high, &vipd_high);
     assert_sole_master(&routers, 1, VIP);
 }
 
@@ -107,16 +89,7 @@ fn daemon_preemption_by_later_higher_priority_router() {
         "BACKUP",
         Duration::from_secs(3),
     );
-    let routers = [
-        Router {
-            node: &a,
-            vipd: &vipd_a,
-        },
-        Router {
-            node: &b,
-            vipd: &vipd_b,
-        },
-    ];
+    let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP);
     assert!(
         counter(&vipd_b, "release_master") >= 1,
@@ -140,16 +113,7 @@ fn daemon_nopreempt_keeps_lower_priority_incumbent() {
     // Several Master_Down_Intervals (≈ 0.34 s for priority 150): a preempting router would
     // have taken over by now.
     std::thread::sleep(Duration::from_millis(1500));
-    let routers = [
-        Router {
-            node: &a,
-            vipd: &vipd_a,
-        },
-        Router {
-            node: &b,
-            vipd: &vipd_b,
-        },
-    ];
+    let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 1, VIP);
     assert_eq!(
         counter(&vipd_a, "become_master"),

@@ -21,16 +21,7 @@ fn daemon_link_cut_fails_over_and_client_pings_resume() {
     let vipd_b = b.start_vipd(&v3_config(61, 100, VIP, ""));
     wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
     wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
-    let routers = [
-        Router {
-            node: &a,
-            vipd: &vipd_a,
-        },
-        Router {
-            node: &b,
-            vipd: &vipd_b,
-        },
-    ];
+    let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP);
 
     let pinger = Pinger::start(
@@ -117,20 +108,7 @@ fn daemon_sigterm_hands_over_through_priority_zero() {
     let vipd_b = b.start_vipd(&v3_config(62, 100, VIP, ""));
     wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
     wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
-    assert_sole_master(
-        &[
-            Router {
-                node: &a,
-                vipd: &vipd_a,
-            },
-            Router {
-                node: &b,
-                vipd: &vipd_b,
-            },
-        ],
-        0,
-        VIP,
-    );
+    assert_sole_master(&pair(&a, &vipd_a, &b, &vipd_b), 0, VIP);
     assert_eq!(counter(&vipd_b, "priority_zero_received"), 0);
 
     let sent = Instant::now();
@@ -238,18 +216,5 @@ fn daemon_sigkill_restart_removes_stale_vip_and_recovers() {
         "BACKUP",
         Duration::from_secs(3),
     );
-    assert_sole_master(
-        &[
-            Router {
-                node: &a,
-                vipd: &vipd_a,
-            },
-            Router {
-                node: &b,
-                vipd: &vipd_b,
-            },
-        ],
-        0,
-        VIP,
-    );
+    assert_sole_master(&pair(&a, &vipd_a, &b, &vipd_b), 0, VIP);
 }

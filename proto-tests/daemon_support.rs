@@ -22,6 +22,25 @@ pub struct Router<'a> {
     pub vipd: &'a VipdProc,
 }
 
+/// The two routers of a pair lab, in the order [`assert_sole_master`] indexes them.
+pub fn pair<'a>(
+    a: &'a Node,
+    vipd_a: &'a VipdProc,
+    b: &'a Node,
+    vipd_b: &'a VipdProc,
+) -> [Router<'a>; 2] {
+    [
+        Router {
+            node: a,
+            vipd: vipd_a,
+        },
+        Router {
+            node: b,
+            vipd: vipd_b,
+        },
+    ]
+}
+
 /// The address part of a VIP in CIDR notation.
 pub fn vip_addr(vip_cidr: &str) -> &str {
     vip_cidr.split('/').next().unwrap_or(vip_cidr)

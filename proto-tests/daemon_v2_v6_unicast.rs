@@ -40,16 +40,7 @@ fn daemon_v2_pass_auth_elects_and_ignores_wrong_password() {
         "the intruder's adverts counted as auth_failure on gw-a and gw-b",
         || rejected(&vipd_a, "auth_failure") >= 1 && rejected(&vipd_b, "auth_failure") >= 1,
     );
-    let routers = [
-        Router {
-            node: &a,
-            vipd: &vipd_a,
-        },
-        Router {
-            node: &b,
-            vipd: &vipd_b,
-        },
-    ];
+    let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP4);
     let status_b = vipd_b.instance(INSTANCE).expect("gw-b status");
     assert_eq!(status_b["version"].as_u64(), Some(2), "{status_b}");
@@ -81,16 +72,7 @@ fn daemon_ipv6_v3_election_and_failover() {
     let vipd_b = b.start_vipd(&v3_config(81, 100, VIP6, ""));
     wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
     wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
-    let routers = [
-        Router {
-            node: &a,
-            vipd: &vipd_a,
-        },
-        Router {
-            node: &b,
-            vipd: &vipd_b,
-        },
-    ];
+    let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP6);
     let status_b = vipd_b.instance(INSTANCE).expect("gw-b status");
     let family = &status_b["family"];
@@ -182,16 +164,7 @@ fn daemon_unicast_peers_elect_fail_over_and_send_no_multicast() {
     let vipd_b = b.start_vipd(&unicast_config(100, "192.0.2.2", "192.0.2.1"));
     wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
     wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
-    let routers = [
-        Router {
-            node: &a,
-            vipd: &vipd_a,
-        },
-        Router {
-            node: &b,
-            vipd: &vipd_b,
-        },
-    ];
+    let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP4);
     let status_b = vipd_b.instance(INSTANCE).expect("gw-b status");
     assert_eq!(status_b["master"].as_str(), Some("192.0.2.1"), "{status_b}");
