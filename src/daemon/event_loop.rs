@@ -544,14 +544,19 @@ impl Daemon {
         let (Some(socket), Some(src)) = (instance.send_socket, instance.src) else {
             return;
         };
-        let advert = instance.advert(priority);
         let mut error = None;
         let mut sent = 0;
-        for dst in instance.destinations() {
+        self.instances[index].advert.priority = priority;
+        let instance = &self.instances[index];
+        for &dst in &instance.destinations {
             self.encode_buf.clear();
-            if let Err(e) =
-                wire::encode_into(&advert, instance.flavour, src, dst, &mut self.encode_buf)
-            {
+            if let Err(e) = wire::encode_into(
+                &instance.advert,
+                instance.flavour,
+                src,
+                dst,
+                &mut self.encode_buf,
+            ) {
                 error = Some(format!("cannot encode advert: {e}"));
                 continue;
             }

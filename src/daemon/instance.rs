@@ -39,8 +39,10 @@ pub struct Instance {
     pub last_advert: Option<(IpAddr, wire::Advert, u64)>,
     /// `track_interface` entries: name, the interface index if it exists, and whether it is up.
     pub tracked: Vec<TrackedInterface>,
-    /// The addresses carried in adverts (the instance's own family only).
-    pub advert_addresses: wire::Addresses,
+    /// The advert we send, built once; only its priority changes from one send to the next.
+    pub advert: wire::Advert,
+    /// Where adverts go: the unicast peers, else the VRRP group.
+    pub destinations: Vec<IpAddr>,
     pub vips: Vec<VipSpec>,
     pub flavour: wire::ChecksumFlavour,
     pub auth: wire::Auth,
@@ -68,6 +70,21 @@ pub struct TrackedInterface {
     pub up: bool,
 }
 
+fn wire_version(version: config::Version) -> wire::Version {
+    match version {
+        config::Version::V2 => wire::Version::V2,
+        config::Version::V3 => wire::Version::V3,
+    }
+}
+
+/// The advert interval field as sent: seconds in v2, centiseconds in v3.
+fn interval_field(version: config::Version, interval_us: u64) -> u16 {
+    match version {
+        config::Version::V2 => (interval_us / 1_000_000) as u16,
+        config::Version::V3 => (interval_us / 10_000) as u16,
+    }
+}
+
 /// The virtual MAC of a VRID (RFC 9568 §7.3): 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID}
 /// for IPv6.
 pub fn virtual_mac(family: Family, vrid: u8) -> [u8; 6] {
@@ -84,31 +101,30 @@ impl Instance {
             config::Family::V4 => Family::V4,
             config::Family::V6 => Family::V6,
         };
-        let own_family: Vec<IpAddr> = cfg
-            .vips
-            .iter()
-            .map(|v| v.addr)
-            .filter(|a| Family::of(a) == family)
-            .collect();
         let advert_addresses = match family {
             Family::V4 => wire::Addresses::V4(
-                own_family
+                cfg.vips
                     .iter()
-                    .filter_map(|a| match a {
-                        IpAddr::V4(v4) => Some(*v4),
+                    .filter_map(|v| match v.addr {
+                        IpAddr::V4(v4) => Some(v4),
                         IpAddr::V6(_) => None,
                     })
                     .collect(),
             ),
             Family::V6 => wire::Addresses::V6(
-                own_family
+                cfg.vips
                     .iter()
-                    .filter_map(|a| match a {
-                        IpAddr::V6(v6) => Some(*v6),
+                    .filter_map(|v| match v.addr {
+                        IpAddr::V6(v6) => Some(v6),
                         IpAddr::V4(_) => None,
                     })
                     .collect(),
             ),
+        };
+        let destinations = if cfg.unicast_peers.is_empty() {
+            vec![family.group()]
+        } else {
+            cfg.unicast_peers.clone()
         };
         let vips = cfg
             .vips
@@ -136,6 +152,8 @@ impl Instance {
             Some(config::Authentication::Ah) => wire::Auth::Ah,
             None => wire::Auth::None,
         };
+        let (cfg_version, cfg_vrid, cfg_priority, cfg_interval_us) =
+            (cfg.version, cfg.vrid, cfg.priority, cfg.advert_interval_us);
         let tracked = cfg
             .track_interfaces
             .iter()
@@ -159,7 +177,19 @@ impl Instance {
             sockets: Vec::new(),
             last_advert: None,
             tracked,
-            advert_addresses,
+            advert: wire::Advert {
+                version: wire_version(cfg_version),
+                vrid: cfg_vrid,
+                priority: cfg_priority,
+                max_adver_int: interval_field(cfg_version, cfg_interval_us),
+                addresses: advert_addresses,
+                auth: if cfg_version == config::Version::V2 {
+                    auth
+                } else {
+                    wire::Auth::None
+                },
+            },
+            destinations,
             vips,
             flavour,
             auth,
@@ -174,52 +204,13 @@ impl Instance {
         }
     }
 
-    pub fn version(&self) -> wire::Version {
-        match self.cfg.version {
-            config::Version::V2 => wire::Version::V2,
-            config::Version::V3 => wire::Version::V3,
-        }
-    }
-
-    /// The advert interval field as sent: seconds in v2, centiseconds in v3.
-    pub fn interval_field(&self) -> u16 {
-        match self.cfg.version {
-            config::Version::V2 => (self.cfg.advert_interval_us / 1_000_000) as u16,
-            config::Version::V3 => (self.cfg.advert_interval_us / 10_000) as u16,
-        }
-    }
-
     /// What received adverts are checked against.
     pub fn expected(&self) -> wire::Expected {
         wire::Expected {
-            version: self.version(),
+            version: self.advert.version,
             vrid: self.cfg.vrid,
             auth: self.auth,
-            max_adver_int: self.interval_field(),
-        }
-    }
-
-    pub fn advert(&self, priority: u8) -> wire::Advert {
-        wire::Advert {
-            version: self.version(),
-            vrid: self.cfg.vrid,
-            priority,
-            max_adver_int: self.interval_field(),
-            addresses: self.advert_addresses.clone(),
-            auth: if self.cfg.version == config::Version::V2 {
-                self.auth
-            } else {
-                wire::Auth::None
-            },
-        }
-    }
-
-    /// Where adverts go: the unicast peers, else the VRRP group.
-    pub fn destinations(&self) -> Vec<IpAddr> {
-        if self.cfg.unicast_peers.is_empty() {
-            vec![self.family.group()]
-        } else {
-            self.cfg.unicast_peers.clone()
+            max_adver_int: self.advert.max_adver_int,
         }
     }
 
