@@ -17,10 +17,12 @@ fn daemon_link_cut_fails_over_and_client_pings_resume() {
     a.add_addr("192.0.2.1/24");
     b.add_addr("192.0.2.2/24");
     client.add_addr("192.0.2.10/24");
-    let vipd_a = a.start_vipd(&v3_config(61, 150, VIP, ""));
-    let vipd_b = b.start_vipd(&v3_config(61, 100, VIP, ""));
-    wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
-    wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
+    let (vipd_a, vipd_b) = start_elected(
+        &a,
+        &v3_config(61, 150, VIP, ""),
+        &b,
+        &v3_config(61, 100, VIP, ""),
+    );
     let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP);
 
@@ -104,10 +106,12 @@ fn daemon_sigterm_hands_over_through_priority_zero() {
     let b = lab.add_node("gw-b");
     a.add_addr("192.0.2.1/24");
     b.add_addr("192.0.2.2/24");
-    let mut vipd_a = a.start_vipd(&v3_config(62, 150, VIP, ""));
-    let vipd_b = b.start_vipd(&v3_config(62, 100, VIP, ""));
-    wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
-    wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
+    let (mut vipd_a, vipd_b) = start_elected(
+        &a,
+        &v3_config(62, 150, VIP, ""),
+        &b,
+        &v3_config(62, 100, VIP, ""),
+    );
     assert_sole_master(&pair(&a, &vipd_a, &b, &vipd_b), 0, VIP);
     assert_eq!(counter(&vipd_b, "priority_zero_received"), 0);
 
@@ -161,10 +165,7 @@ fn daemon_sigkill_restart_removes_stale_vip_and_recovers() {
     // preempt_delay keeps the restarted gw-a BACKUP for a second: long enough to see whether it
     // still carries the VIP its killed predecessor left behind.
     let config_a = v3_config(63, 150, VIP, "preempt_delay: 1, ");
-    let mut vipd_a = a.start_vipd(&config_a);
-    let vipd_b = b.start_vipd(&v3_config(63, 100, VIP, ""));
-    wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
-    wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
+    let (mut vipd_a, vipd_b) = start_elected(&a, &config_a, &b, &v3_config(63, 100, VIP, ""));
 
     vipd_a.kill();
     wait_state(

@@ -22,6 +22,15 @@ pub struct Router<'a> {
     pub vipd: &'a VipdProc,
 }
 
+/// Starts vipd on gw-a and gw-b and waits until gw-a is MASTER and gw-b BACKUP.
+pub fn start_elected(a: &Node, config_a: &str, b: &Node, config_b: &str) -> (VipdProc, VipdProc) {
+    let vipd_a = a.start_vipd(config_a);
+    let vipd_b = b.start_vipd(config_b);
+    wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
+    wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
+    (vipd_a, vipd_b)
+}
+
 /// The two routers of a pair lab, in the order [`assert_sole_master`] indexes them.
 pub fn pair<'a>(
     a: &'a Node,

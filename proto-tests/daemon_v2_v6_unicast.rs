@@ -68,10 +68,12 @@ fn daemon_ipv6_v3_election_and_failover() {
     a.add_addr("2001:db8::1/64");
     b.add_addr("2001:db8::2/64");
     client.add_addr("2001:db8::10/64");
-    let vipd_a = a.start_vipd(&v3_config(81, 150, VIP6, ""));
-    let vipd_b = b.start_vipd(&v3_config(81, 100, VIP6, ""));
-    wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
-    wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
+    let (vipd_a, vipd_b) = start_elected(
+        &a,
+        &v3_config(81, 150, VIP6, ""),
+        &b,
+        &v3_config(81, 100, VIP6, ""),
+    );
     let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP6);
     let status_b = vipd_b.instance(INSTANCE).expect("gw-b status");
@@ -160,10 +162,12 @@ fn daemon_unicast_peers_elect_fail_over_and_send_no_multicast() {
     // multicast frame of gw-a.
     let multicast = start_immediate_capture(&lab, &b, "eth0", "dst host 224.0.0.18", 100);
     let vrrp = start_immediate_capture(&lab, &b, "eth0", "ip proto 112", 1000);
-    let mut vipd_a = a.start_vipd(&unicast_config(150, "192.0.2.1", "192.0.2.2"));
-    let vipd_b = b.start_vipd(&unicast_config(100, "192.0.2.2", "192.0.2.1"));
-    wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
-    wait_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
+    let (mut vipd_a, vipd_b) = start_elected(
+        &a,
+        &unicast_config(150, "192.0.2.1", "192.0.2.2"),
+        &b,
+        &unicast_config(100, "192.0.2.2", "192.0.2.1"),
+    );
     let routers = pair(&a, &vipd_a, &b, &vipd_b);
     assert_sole_master(&routers, 0, VIP4);
     let status_b = vipd_b.instance(INSTANCE).expect("gw-b status");
