@@ -441,6 +441,43 @@ pub fn wait_router(
     start.elapsed()
 }
 
+/// Waits until `routers[master]` has been the only MASTER and VIP holder without a break for
+/// `window`; fails the test, naming `what`, when that does not happen within `timeout`.
+pub fn wait_converged(
+    routers: &[Router],
+    master: usize,
+    vip: &str,
+    window: Duration,
+    timeout: Duration,
+    what: &str,
+) {
+    let start = Instant::now();
+    let mut right_since: Option<Instant> = None;
+    let converged = wait_until(timeout, || {
+        let right = routers.iter().enumerate().all(|(i, r)| {
+            let is_master = i == master;
+            (r.state() == State::Master) == is_master && r.holds_vip(vip) == is_master
+        });
+        match (right, right_since) {
+            (false, _) => right_since = None,
+            (true, None) => right_since = Some(Instant::now()),
+            (true, Some(_)) => {}
+        }
+        right_since.is_some_and(|since| since.elapsed() >= window)
+    });
+    assert!(
+        converged,
+        "{what}: {} not the sole master for {window:?} within {:?}: {}",
+        routers[master].who(),
+        start.elapsed(),
+        routers
+            .iter()
+            .map(|r| format!("{}: {}", r.who(), r.describe(vip)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+}
+
 /// One VRRP packet seen in a capture.
 #[derive(Clone, Debug)]
 pub struct CapturedAdvert {
@@ -692,6 +729,17 @@ pub fn run_failover_scenario_with(
         &routers[low],
         State::Backup,
         vip,
+        settle,
+        &format!("{label}: election"),
+    );
+    // The lower router starts in Backup, so seeing it there proves nothing until it has stayed
+    // there for a whole Master_Down_Interval with the higher one as master: a peer may report
+    // Master before its first advert leaves (FRR's IPv6 macvlan waits for its link-local).
+    wait_converged(
+        routers,
+        high,
+        vip,
+        Duration::from_millis(low_mdi as u64 + 100),
         settle,
         &format!("{label}: election"),
     );
