@@ -131,6 +131,13 @@ fn daemon_sigterm_hands_over_through_priority_zero() {
         sent.elapsed()
     );
     assert!(exit.success(), "gw-a exit status after SIGTERM: {exit}");
+    // Make before break: gw-a served the VIP until gw-b advertised as its successor.
+    let log_a = vipd_a.log();
+    assert!(
+        log_a.contains("releasing the virtual addresses")
+            && log_a.contains("the successor advertises"),
+        "gw-a did not hold its VIP until gw-b advertised:\n{log_a}"
+    );
     assert!(
         counter(&vipd_b, "priority_zero_received") >= 1,
         "gw-b never counted a priority-0 advert: {}",

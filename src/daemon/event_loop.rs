@@ -24,22 +24,45 @@ use crate::system::socket::{Family, PacketMeta, VrrpSocket};
 use crate::system::sysctl::{Sysctl, SysctlRegistry};
 use crate::system::timer::DeadlineTimer;
 
-/// A datagram read by a socket's reader task.
-struct Received {
+/// A datagram as read from one of the daemon's sockets.
+struct Received<'a> {
     socket: usize,
-    data: Vec<u8>,
+    data: &'a [u8],
     meta: PacketMeta,
 }
 
 struct SocketEntry {
     ifindex: u32,
     family: Family,
-    socket: Arc<VrrpSocket>,
+    socket: VrrpSocket,
     /// Instance index by VRID.
     by_vrid: [Option<usize>; 256],
-    reader: tokio::task::JoinHandle<()>,
     /// Closed when its interface went away; its slot is kept so indices stay valid.
     closed: bool,
+}
+
+/// Reads the next datagram queued on any open socket into `buf`, trying the sockets from `first`
+/// on so that a busy one cannot starve the others; registers the waker on all of them otherwise.
+/// The event loop reads sockets itself: a reader task per socket cost a task wake-up, a channel
+/// hop and an allocation per packet.
+fn poll_sockets(
+    sockets: &[SocketEntry],
+    first: usize,
+    cx: &mut std::task::Context<'_>,
+    buf: &mut [u8],
+) -> std::task::Poll<(usize, std::io::Result<PacketMeta>)> {
+    let count = sockets.len();
+    for k in 0..count {
+        let id = (first + k) % count;
+        let entry = &sockets[id];
+        if entry.closed {
+            continue;
+        }
+        if let std::task::Poll::Ready(result) = entry.socket.poll_recv(cx, buf) {
+            return std::task::Poll::Ready((id, result));
+        }
+    }
+    std::task::Poll::Pending
 }
 
 pub struct Daemon {
@@ -53,8 +76,8 @@ pub struct Daemon {
     netlink: Netlink,
     effects: mpsc::UnboundedSender<Effect>,
     reports: mpsc::UnboundedReceiver<EffectReport>,
-    packets_tx: mpsc::Sender<Received>,
-    packets_rx: mpsc::Receiver<Received>,
+    /// The socket tried first for the next read (round robin).
+    next_socket: usize,
     control_rx: mpsc::Receiver<ControlRequest>,
     net_events: Option<mpsc::Receiver<NetEvent>>,
     errors: Vec<String>,
@@ -96,7 +119,6 @@ impl Daemon {
             None
         };
         let (effects, reports) = effects::spawn(netlink.clone(), nft.clone());
-        let (packets_tx, packets_rx) = mpsc::channel(4096);
 
         let mut instances = Vec::new();
         let mut group_members: Vec<Vec<usize>> = Vec::new();
@@ -141,8 +163,7 @@ impl Daemon {
             netlink,
             effects,
             reports,
-            packets_tx,
-            packets_rx,
+            next_socket: 0,
             control_rx,
             net_events,
             errors,
@@ -357,46 +378,13 @@ impl Daemon {
         {
             return Ok(pos);
         }
-        let socket = Arc::new(VrrpSocket::open(family, ifname, ifindex)?);
+        let socket = VrrpSocket::open(family, ifname, ifindex)?;
         let id = self.sockets.len();
-        let reader = {
-            let socket = socket.clone();
-            let tx = self.packets_tx.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 2048];
-                loop {
-                    match socket.recv(&mut buf).await {
-                        Ok(meta) => {
-                            let data = buf[..meta.len.min(buf.len())].to_vec();
-                            if tx
-                                .send(Received {
-                                    socket: id,
-                                    data,
-                                    meta,
-                                })
-                                .await
-                                .is_err()
-                            {
-                                break;
-                            }
-                        }
-                        Err(e)
-                            if e.raw_os_error() == Some(libc::ENETDOWN)
-                                || e.raw_os_error() == Some(libc::ENODEV) =>
-                        {
-                            break;
-                        }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                    }
-                }
-            })
-        };
         self.sockets.push(SocketEntry {
             ifindex,
             family,
             socket,
             by_vrid: [None; 256],
-            reader,
             closed: false,
         });
         Ok(id)
@@ -590,7 +578,7 @@ impl Daemon {
     ) -> Result<(wire::Advert, IpAddr, wire::ChecksumFlavour), wire::WireError> {
         let entry = &self.sockets[packet.socket];
         let attempt = |options: wire::DecodeOptions| match entry.family {
-            Family::V4 => wire::decode_ipv4_packet_with(&packet.data, options)
+            Family::V4 => wire::decode_ipv4_packet_with(packet.data, options)
                 .map(|rx| (rx.advert, IpAddr::V4(rx.header.src), rx.checksum)),
             Family::V6 => {
                 let (IpAddr::V6(src), Some(IpAddr::V6(dst)), Some(hops)) =
@@ -598,14 +586,14 @@ impl Daemon {
                 else {
                     return Err(wire::WireError::Truncated);
                 };
-                wire::decode_ipv6_payload_with(&packet.data, src, dst, hops, options)
+                wire::decode_ipv6_payload_with(packet.data, src, dst, hops, options)
                     .map(|rx| (rx.advert, IpAddr::V6(src), rx.checksum))
             }
         };
         match attempt(wire::DecodeOptions::MULTICAST) {
             Err(wire::WireError::Ttl)
                 if self
-                    .instance_named_by(packet.socket, &packet.data)
+                    .instance_named_by(packet.socket, packet.data)
                     .is_some_and(|i| !self.instances[i].cfg.unicast_peers.is_empty()) =>
             {
                 attempt(wire::DecodeOptions::UNICAST)
@@ -626,6 +614,22 @@ impl Daemon {
         vrid.and_then(|v| entry.by_vrid[usize::from(v)])
     }
 
+    /// Handles the outcome of one read from socket `socket`.
+    fn on_read(&mut self, socket: usize, result: std::io::Result<PacketMeta>, buf: &[u8]) {
+        self.next_socket = socket + 1;
+        match result {
+            Ok(meta) => {
+                let data = &buf[..meta.len.min(buf.len())];
+                self.on_packet(Received { socket, data, meta });
+            }
+            // The interface is gone: the link event that follows detaches its instances.
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
+                self.sockets[socket].closed = true;
+            }
+            Err(e) => tracing::debug!("reading VRRP socket #{socket}: {e}"),
+        }
+    }
+
     fn on_packet(&mut self, packet: Received) {
         if self.sockets.get(packet.socket).is_none_or(|s| s.closed) {
             return;
@@ -633,7 +637,7 @@ impl Daemon {
         let (advert, src, flavour) = match self.decode(&packet) {
             Ok(decoded) => decoded,
             Err(e) => {
-                if let Some(index) = self.instance_named_by(packet.socket, &packet.data) {
+                if let Some(index) = self.instance_named_by(packet.socket, packet.data) {
                     self.instances[index].count_rejected(e);
                 }
                 return;
@@ -938,7 +942,6 @@ impl Daemon {
             .iter_mut()
             .filter(|s| s.ifindex == ifindex && !s.closed)
         {
-            entry.reader.abort();
             entry.closed = true;
             entry.by_vrid = [None; 256];
         }
@@ -1068,6 +1071,7 @@ impl Daemon {
         let mut sighup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         self.startup();
         super::notify_ready();
+        let mut recv_buf = vec![0u8; 2048];
         loop {
             let wake = self.next_wakeup().map(|m| self.instant(m));
             if let Err(e) = self.timer.arm(wake) {
@@ -1080,6 +1084,8 @@ impl Daemon {
                     None => std::future::pending().await,
                 }
             };
+            let (sockets, first, buf) = (&self.sockets, self.next_socket, &mut recv_buf);
+            let packet = std::future::poll_fn(move |cx| poll_sockets(sockets, first, cx, buf));
             tokio::select! {
                 biased;
                 _ = sigterm.recv() => break,
@@ -1087,7 +1093,7 @@ impl Daemon {
                 _ = sighup.recv() => {
                     tracing::warn!("SIGHUP: configuration reload is not supported yet; restart vipd to apply changes");
                 }
-                Some(packet) = self.packets_rx.recv() => self.on_packet(packet),
+                (socket, result) = packet => self.on_read(socket, result, &recv_buf),
                 _ = self.timer.expired() => self.on_timers(),
                 Some(event) = net_event => self.on_net_event(event).await,
                 Some(report) = self.reports.recv() => self.on_effect_report(report),
@@ -1109,13 +1115,23 @@ impl Daemon {
 
     async fn shutdown(&mut self) {
         tracing::info!("shutting down: handing over and removing virtual addresses");
-        // Stop answering for the VIPs before telling the backup to take over: our ARP replies to its
-        // gratuitous ARPs would teach the switch that the (shared virtual) MAC is back on our port.
+        // Make before break: a master without a VMAC keeps its VIPs after its priority-0 advert
+        // until its successor's first advert (the successor then sends gratuitous ARPs / NAs), so
+        // clients are served all through the successor's Skew_Time. With use_vmac the VIPs go
+        // first: our answers from the shared virtual MAC to the successor's gratuitous ARPs would
+        // teach the switch that the MAC is back on our port.
+        let mut held = Vec::new();
         for index in 0..self.instances.len() {
             let instance = &mut self.instances[index];
-            if let (Some(ifindex), Some(resources)) =
-                (instance.vip_ifindex, instance.installed.take())
-            {
+            let Some(ifindex) = instance.vip_ifindex else {
+                continue;
+            };
+            let Some(resources) = instance.installed.take() else {
+                continue;
+            };
+            if instance.cfg.vmac.is_none() {
+                held.push((index, ifindex, resources));
+            } else {
                 let _ = self.effects.send(Effect::Master {
                     instance: index,
                     ifindex,
@@ -1131,14 +1147,12 @@ impl Daemon {
             self.groups[g].shutdown(now, &mut out);
             self.apply(g, &mut out);
         }
+        self.hand_over_held(held).await;
         // Whatever state each instance was in, nothing of ours stays behind.
         for index in 0..self.instances.len() {
             self.remove_stale(index);
         }
         self.flush_effects().await;
-        for socket in &self.sockets {
-            socket.reader.abort();
-        }
         for vmac in std::mem::take(&mut self.vmacs) {
             if let Err(e) = self.netlink.delete_link(vmac).await {
                 tracing::warn!("removing VMAC #{vmac}: {e}");
@@ -1152,6 +1166,79 @@ impl Daemon {
                 tracing::warn!("removing nftables table {}: {e}", nft.name());
             }
         }
+    }
+
+    /// Releases each held master's VIPs when another router's advert for its VRID shows that a
+    /// successor has taken over, or when its wait runs out. A backup that heard our priority-0
+    /// advert takes over after its Skew_Time, which is below one advert interval; two intervals
+    /// (at most 2 s) leave room for a loaded machine and bound the wait when there is no backup.
+    async fn hand_over_held(&mut self, held: Vec<(usize, u32, Arc<effects::MasterResources>)>) {
+        let started = Instant::now();
+        let mut waiting: Vec<(usize, u32, Arc<effects::MasterResources>, Instant)> = held
+            .into_iter()
+            .map(|(index, ifindex, resources)| {
+                let interval = Duration::from_micros(self.instances[index].cfg.advert_interval_us);
+                let wait = (interval * 2 + Duration::from_millis(20)).min(Duration::from_secs(2));
+                (index, ifindex, resources, started + wait)
+            })
+            .collect();
+        let mut buf = vec![0u8; 2048];
+        while !waiting.is_empty() {
+            let deadline = waiting.iter().map(|w| w.3).min().expect("not empty");
+            let (sockets, first) = (&self.sockets, self.next_socket);
+            let read = std::future::poll_fn(|cx| poll_sockets(sockets, first, cx, &mut buf));
+            let successor_of = tokio::select! {
+                (socket, result) = read => {
+                    self.next_socket = socket + 1;
+                    result.ok().and_then(|meta| {
+                        let data = &buf[..meta.len.min(buf.len())];
+                        self.successor_heard(&Received { socket, data, meta })
+                    })
+                }
+                _ = tokio::time::sleep_until(deadline) => None,
+            };
+            let now = Instant::now();
+            let mut released = Vec::new();
+            waiting.retain(|w| {
+                let release = Some(w.0) == successor_of || w.3 <= now;
+                if release {
+                    released.push((w.0, w.1, w.2.clone()));
+                }
+                !release
+            });
+            for (index, ifindex, resources) in released {
+                let instance = &self.instances[index];
+                tracing::info!(
+                    instance = %instance.cfg.name,
+                    vrid = instance.cfg.vrid,
+                    "releasing the virtual addresses after {:?} ({})",
+                    started.elapsed(),
+                    if Some(index) == successor_of { "the successor advertises" } else { "no successor heard" }
+                );
+                let _ = self.effects.send(Effect::Master {
+                    instance: index,
+                    ifindex,
+                    present: false,
+                    resources,
+                });
+            }
+        }
+        self.flush_effects().await;
+    }
+
+    /// The instance for which `packet` is a valid advert of another router with a priority above
+    /// zero: a router that is (or is becoming) master in our place.
+    fn successor_heard(&self, packet: &Received) -> Option<usize> {
+        if self.sockets.get(packet.socket).is_none_or(|s| s.closed) {
+            return None;
+        }
+        let (advert, src, _) = self.decode(packet).ok()?;
+        let index = self.sockets[packet.socket].by_vrid[usize::from(advert.vrid)]?;
+        let instance = &self.instances[index];
+        let valid = Some(src) != instance.src
+            && advert.priority > 0
+            && wire::check_against(&advert, &instance.expected()).is_ok();
+        valid.then_some(index)
     }
 }
 

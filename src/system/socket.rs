@@ -153,10 +153,24 @@ impl VrrpSocket {
 
     /// Waits for the next datagram.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<PacketMeta> {
+        std::future::poll_fn(|cx| self.poll_recv(cx, buf)).await
+    }
+
+    /// Reads the next datagram if one is queued; otherwise registers `cx` to be woken when one
+    /// arrives. Lets one task wait on many sockets without a task (and a channel hop) per socket.
+    pub fn poll_recv(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<PacketMeta>> {
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                std::task::Poll::Ready(Ok(guard)) => guard,
+                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            };
             match guard.try_io(|fd| recv_with_meta(fd.as_raw_fd(), self.family, buf)) {
-                Ok(result) => return result,
+                Ok(result) => return std::task::Poll::Ready(result),
                 Err(_would_block) => continue,
             }
         }

@@ -1,6 +1,8 @@
-//! One timerfd for all of the daemon's deadlines. Re-armed only when the earliest deadline
-//! changes, it wakes the event loop exactly once per deadline (tokio's timer wheel wakes it again
-//! at each level cascade and on every new registration, which tripled the wake-ups per advert).
+//! One timerfd for all of the daemon's deadlines. Re-armed only when it must fire earlier than
+//! it is set to: it wakes the event loop about once per deadline (tokio's timer wheel wakes it
+//! again at each level cascade and on every new registration, which tripled the wake-ups per
+//! advert), and a backup whose Master_Down deadline moves later with every advert heard costs no
+//! system call per advert, only one early wake-up now and then.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -34,10 +36,14 @@ impl DeadlineTimer {
         Ok(DeadlineTimer { fd, armed: None })
     }
 
-    /// Makes the timer fire at `at` (never, for `None`); no system call when nothing changed.
+    /// Makes the timer fire at `at` or earlier (never, for `None`, unless it is already set): no
+    /// system call unless `at` comes before the armed time. Waking early is harmless: the caller
+    /// finds nothing due and arms again.
     pub fn arm(&mut self, at: Option<Instant>) -> io::Result<()> {
-        if at == self.armed {
-            return Ok(());
+        match (self.armed, at) {
+            (Some(armed), Some(at)) if at >= armed => return Ok(()),
+            (Some(_), None) | (None, None) => return Ok(()),
+            _ => {}
         }
         let delay = at.map(|at| at.saturating_duration_since(Instant::now()));
         let value = match delay {
@@ -145,5 +151,25 @@ mod tests {
                 .is_err(),
             "a disarmed timer must not fire"
         );
+    }
+
+    #[tokio::test]
+    async fn an_earlier_deadline_rearms_and_a_later_one_keeps_the_early_wake_up() {
+        let mut timer = DeadlineTimer::new().unwrap();
+        let start = Instant::now();
+        timer.arm(Some(start + Duration::from_secs(5))).unwrap();
+        timer.arm(Some(start + Duration::from_millis(20))).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), timer.expired())
+            .await
+            .expect("moving the deadline earlier re-arms the timer")
+            .unwrap();
+        let start = Instant::now();
+        timer.arm(Some(start + Duration::from_millis(30))).unwrap();
+        timer.arm(Some(start + Duration::from_secs(5))).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), timer.expired())
+            .await
+            .expect("a later deadline keeps the earlier wake-up")
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(30));
     }
 }
