@@ -20,11 +20,11 @@ use super::status::{InstanceStatus, StatusReport, VipStatus};
 use crate::system::announce;
 use crate::system::netlink::{AddrGenMode, MacvlanSpec, NetEvent, Netlink, VmacMode};
 use crate::system::nft::NftTable;
-use crate::system::socket::{Family, PacketMeta, VrrpSocket};
+use crate::system::socket::{Family, PacketMeta, RecvBatch, VrrpSocket};
 use crate::system::sysctl::{Sysctl, SysctlRegistry};
 use crate::system::timer::DeadlineTimer;
 
-/// A datagram as read from one of the daemon's sockets.
+/// One datagram read from one of the daemon's sockets.
 struct Received<'a> {
     socket: usize,
     data: &'a [u8],
@@ -41,16 +41,16 @@ struct SocketEntry {
     closed: bool,
 }
 
-/// Reads the next datagram queued on any open socket into `buf`, trying the sockets from `first`
-/// on so that a busy one cannot starve the others; registers the waker on all of them otherwise.
+/// Reads the datagrams queued on one open socket into `batch`, trying the sockets from `first` on
+/// so that a busy one cannot starve the others; registers the waker on all of them otherwise.
 /// The event loop reads sockets itself: a reader task per socket cost a task wake-up, a channel
-/// hop and an allocation per packet.
+/// hop, an allocation and a system call per packet.
 fn poll_sockets(
     sockets: &[SocketEntry],
     first: usize,
     cx: &mut std::task::Context<'_>,
-    buf: &mut [u8],
-) -> std::task::Poll<(usize, std::io::Result<PacketMeta>)> {
+    batch: &mut RecvBatch,
+) -> std::task::Poll<(usize, std::io::Result<usize>)> {
     let count = sockets.len();
     for k in 0..count {
         let id = (first + k) % count;
@@ -58,7 +58,7 @@ fn poll_sockets(
         if entry.closed {
             continue;
         }
-        if let std::task::Poll::Ready(result) = entry.socket.poll_recv(cx, buf) {
+        if let std::task::Poll::Ready(result) = entry.socket.poll_recv_batch(cx, batch) {
             return std::task::Poll::Ready((id, result));
         }
     }
@@ -615,12 +615,16 @@ impl Daemon {
     }
 
     /// Handles the outcome of one read from socket `socket`.
-    fn on_read(&mut self, socket: usize, result: std::io::Result<PacketMeta>, buf: &[u8]) {
+    fn on_read(&mut self, socket: usize, result: std::io::Result<usize>, batch: &RecvBatch) {
         self.next_socket = socket + 1;
         match result {
-            Ok(meta) => {
-                let data = &buf[..meta.len.min(buf.len())];
-                self.on_packet(Received { socket, data, meta });
+            Ok(_) => {
+                for (data, meta) in batch.packets().flatten() {
+                    if self.sockets[socket].closed {
+                        break;
+                    }
+                    self.on_packet(Received { socket, data, meta });
+                }
             }
             // The interface is gone: the link event that follows detaches its instances.
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
@@ -1071,7 +1075,7 @@ impl Daemon {
         let mut sighup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         self.startup();
         super::notify_ready();
-        let mut recv_buf = vec![0u8; 2048];
+        let mut batch = RecvBatch::default();
         loop {
             let wake = self.next_wakeup().map(|m| self.instant(m));
             if let Err(e) = self.timer.arm(wake) {
@@ -1084,8 +1088,9 @@ impl Daemon {
                     None => std::future::pending().await,
                 }
             };
-            let (sockets, first, buf) = (&self.sockets, self.next_socket, &mut recv_buf);
-            let packet = std::future::poll_fn(move |cx| poll_sockets(sockets, first, cx, buf));
+            let (sockets, first, batch_ref) = (&self.sockets, self.next_socket, &mut batch);
+            let packets =
+                std::future::poll_fn(move |cx| poll_sockets(sockets, first, cx, batch_ref));
             tokio::select! {
                 biased;
                 _ = sigterm.recv() => break,
@@ -1093,7 +1098,7 @@ impl Daemon {
                 _ = sighup.recv() => {
                     tracing::warn!("SIGHUP: configuration reload is not supported yet; restart vipd to apply changes");
                 }
-                (socket, result) = packet => self.on_read(socket, result, &recv_buf),
+                (socket, result) = packets => self.on_read(socket, result, &batch),
                 _ = self.timer.expired() => self.on_timers(),
                 Some(event) = net_event => self.on_net_event(event).await,
                 Some(report) = self.reports.recv() => self.on_effect_report(report),
@@ -1182,25 +1187,31 @@ impl Daemon {
                 (index, ifindex, resources, started + wait)
             })
             .collect();
-        let mut buf = vec![0u8; 2048];
+        let mut batch = RecvBatch::default();
         while !waiting.is_empty() {
             let deadline = waiting.iter().map(|w| w.3).min().expect("not empty");
             let (sockets, first) = (&self.sockets, self.next_socket);
-            let read = std::future::poll_fn(|cx| poll_sockets(sockets, first, cx, &mut buf));
-            let successor_of = tokio::select! {
+            let read = std::future::poll_fn(|cx| poll_sockets(sockets, first, cx, &mut batch));
+            let successors: Vec<usize> = tokio::select! {
                 (socket, result) = read => {
                     self.next_socket = socket + 1;
-                    result.ok().and_then(|meta| {
-                        let data = &buf[..meta.len.min(buf.len())];
-                        self.successor_heard(&Received { socket, data, meta })
-                    })
+                    match result {
+                        Ok(_) => batch
+                            .packets()
+                            .flatten()
+                            .filter_map(|(data, meta)| {
+                                self.successor_heard(&Received { socket, data, meta })
+                            })
+                            .collect(),
+                        Err(_) => Vec::new(),
+                    }
                 }
-                _ = tokio::time::sleep_until(deadline) => None,
+                _ = tokio::time::sleep_until(deadline) => Vec::new(),
             };
             let now = Instant::now();
             let mut released = Vec::new();
             waiting.retain(|w| {
-                let release = Some(w.0) == successor_of || w.3 <= now;
+                let release = successors.contains(&w.0) || w.3 <= now;
                 if release {
                     released.push((w.0, w.1, w.2.clone()));
                 }
@@ -1213,7 +1224,7 @@ impl Daemon {
                     vrid = instance.cfg.vrid,
                     "releasing the virtual addresses after {:?} ({})",
                     started.elapsed(),
-                    if Some(index) == successor_of { "the successor advertises" } else { "no successor heard" }
+                    if successors.contains(&index) { "the successor advertises" } else { "no successor heard" }
                 );
                 let _ = self.effects.send(Effect::Master {
                     instance: index,

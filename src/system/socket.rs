@@ -26,10 +26,10 @@ impl Family {
     }
 }
 
-/// What `recv` learned about one datagram besides its bytes.
+/// What a read learned about one datagram besides its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct PacketMeta {
-    /// Bytes written into the caller's buffer (IPv4: header + VRRP; IPv6: VRRP only).
+    /// Bytes received (IPv4: header + VRRP; IPv6: VRRP only).
     pub len: usize,
     pub src: IpAddr,
     /// IPv6 only (IPv4 carries it in the header the wire layer reads).
@@ -151,26 +151,32 @@ impl VrrpSocket {
         self.ifindex
     }
 
-    /// Waits for the next datagram.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<PacketMeta> {
-        std::future::poll_fn(|cx| self.poll_recv(cx, buf)).await
-    }
-
-    /// Reads the next datagram if one is queued; otherwise registers `cx` to be woken when one
-    /// arrives. Lets one task wait on many sockets without a task (and a channel hop) per socket.
-    pub fn poll_recv(
+    /// Reads every datagram queued (up to [`RecvBatch::CAPACITY`]) into `batch` with one
+    /// recvmmsg(2); otherwise registers `cx` to be woken when one arrives. Lets one task wait on
+    /// many sockets without a task, a channel hop or a system call per packet: a backup of 100
+    /// instances hears their adverts in bursts.
+    pub fn poll_recv_batch(
         &self,
         cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<io::Result<PacketMeta>> {
+        batch: &mut RecvBatch,
+    ) -> std::task::Poll<io::Result<usize>> {
         loop {
             let mut guard = match self.fd.poll_read_ready(cx) {
                 std::task::Poll::Ready(Ok(guard)) => guard,
                 std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
                 std::task::Poll::Pending => return std::task::Poll::Pending,
             };
-            match guard.try_io(|fd| recv_with_meta(fd.as_raw_fd(), self.family, buf)) {
-                Ok(result) => return std::task::Poll::Ready(result),
+            match guard.try_io(|fd| recv_batch(fd.as_raw_fd(), self.family, batch)) {
+                Ok(Ok(count)) => {
+                    // Fewer than asked for: the queue was empty when the call returned, and any
+                    // later datagram raises a new edge-triggered event, so no empty read is needed
+                    // to learn that it is drained.
+                    if count < RecvBatch::CAPACITY {
+                        guard.clear_ready();
+                    }
+                    return std::task::Poll::Ready(Ok(count));
+                }
+                Ok(Err(e)) => return std::task::Poll::Ready(Err(e)),
                 Err(_would_block) => continue,
             }
         }
@@ -185,38 +191,105 @@ impl VrrpSocket {
 /// Control-message space for IPv6 pktinfo + hop limit, with room to spare.
 const CMSG_SPACE: usize = 128;
 
-fn recv_with_meta(fd: RawFd, family: Family, buf: &mut [u8]) -> io::Result<PacketMeta> {
-    // SAFETY: all structures are zero-initialised C structs; pointers refer to locals that outlive
-    // the call, and lengths match the buffers.
+/// Room for one datagram: an IPv4 header with options plus a VRRP message with 255 IPv4
+/// addresses, or a VRRP message with 127 IPv6 addresses; longer ones are marked truncated.
+pub const RECV_BUF_LEN: usize = 2048;
+
+/// Buffers for the datagrams one recvmmsg(2) call returns, reused from call to call.
+pub struct RecvBatch {
+    data: Box<[[u8; RECV_BUF_LEN]; RecvBatch::CAPACITY]>,
+    addrs: Box<[libc::sockaddr_storage; RecvBatch::CAPACITY]>,
+    controls: Box<[[u64; CMSG_SPACE / 8]; RecvBatch::CAPACITY]>,
+    metas: Vec<Option<PacketMeta>>,
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        RecvBatch {
+            data: Box::new([[0; RECV_BUF_LEN]; RecvBatch::CAPACITY]),
+            // SAFETY: sockaddr_storage is a plain C struct for which all-zero bytes are valid.
+            addrs: Box::new(unsafe { zeroed() }),
+            controls: Box::new([[0; CMSG_SPACE / 8]; RecvBatch::CAPACITY]),
+            metas: Vec::with_capacity(RecvBatch::CAPACITY),
+        }
+    }
+}
+
+impl RecvBatch {
+    pub const CAPACITY: usize = 32;
+
+    /// The datagrams of the last read, in arrival order: `None` for one without a usable source
+    /// address (never seen on a raw socket, but not trusted either).
+    pub fn packets(&self) -> impl Iterator<Item = Option<(&[u8], PacketMeta)>> + '_ {
+        self.metas
+            .iter()
+            .zip(self.data.iter())
+            .map(|(meta, data)| meta.map(|meta| (&data[..meta.len.min(RECV_BUF_LEN)], meta)))
+    }
+}
+
+fn recv_batch(fd: RawFd, family: Family, batch: &mut RecvBatch) -> io::Result<usize> {
+    const N: usize = RecvBatch::CAPACITY;
+    batch.metas.clear();
+    // SAFETY: all structures are zero-initialised C structs; every pointer refers to a buffer of
+    // `batch` or to a local array, all of which outlive the call, and each length matches its
+    // buffer.
     unsafe {
-        let mut addr: libc::sockaddr_storage = zeroed();
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        let mut control = [0u64; CMSG_SPACE / 8];
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_name = &mut addr as *mut _ as *mut libc::c_void;
-        msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = CMSG_SPACE as _;
-        let n = libc::recvmsg(fd, &mut msg, 0);
-        if n < 0 {
+        let mut iovs: [libc::iovec; N] = zeroed();
+        let mut msgs: [libc::mmsghdr; N] = zeroed();
+        for i in 0..N {
+            iovs[i].iov_base = batch.data[i].as_mut_ptr() as *mut libc::c_void;
+            iovs[i].iov_len = RECV_BUF_LEN;
+            let hdr = &mut msgs[i].msg_hdr;
+            hdr.msg_name = &mut batch.addrs[i] as *mut _ as *mut libc::c_void;
+            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_iov = &mut iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = batch.controls[i].as_mut_ptr() as *mut libc::c_void;
+            hdr.msg_controllen = CMSG_SPACE as _;
+        }
+        let count = libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            N as libc::c_uint,
+            0,
+            std::ptr::null_mut(),
+        );
+        if count < 0 {
             return Err(io::Error::last_os_error());
         }
-        let src = sockaddr_to_ip(&addr)
-            .ok_or_else(|| io::Error::other("datagram without a source address"))?;
-        let mut meta = PacketMeta {
-            len: n as usize,
-            src,
-            dst: None,
-            hop_limit: None,
-            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
-        };
+        let count = count as usize;
+        for (msg, addr) in msgs.iter().zip(batch.addrs.iter()).take(count) {
+            batch
+                .metas
+                .push(meta_of(&msg.msg_hdr, msg.msg_len as usize, addr, family));
+        }
+        Ok(count)
+    }
+}
+
+/// What the kernel reported about one received datagram of `len` bytes.
+///
+/// # Safety
+/// `msg` must be a header filled in by a successful receive, its control buffer still alive.
+unsafe fn meta_of(
+    msg: &libc::msghdr,
+    len: usize,
+    addr: &libc::sockaddr_storage,
+    family: Family,
+) -> Option<PacketMeta> {
+    let src = sockaddr_to_ip(addr)?;
+    let mut meta = PacketMeta {
+        len,
+        src,
+        dst: None,
+        hop_limit: None,
+        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+    };
+    // SAFETY: the caller guarantees the control buffer holds what the kernel wrote.
+    unsafe {
         if family == Family::V6 {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            let mut cmsg = libc::CMSG_FIRSTHDR(msg);
             while !cmsg.is_null() {
                 let header = &*cmsg;
                 if header.cmsg_level == libc::IPPROTO_IPV6 {
@@ -229,11 +302,11 @@ fn recv_with_meta(fd: RawFd, family: Family, buf: &mut [u8]) -> io::Result<Packe
                         meta.dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
                     }
                 }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+                cmsg = libc::CMSG_NXTHDR(msg, cmsg);
             }
         }
-        Ok(meta)
     }
+    Some(meta)
 }
 
 fn sockaddr_to_ip(addr: &libc::sockaddr_storage) -> Option<IpAddr> {
@@ -255,7 +328,7 @@ fn sockaddr_to_ip(addr: &libc::sockaddr_storage) -> Option<IpAddr> {
 }
 
 fn send_from(fd: RawFd, ifindex: u32, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
-    // SAFETY: as in recv_with_meta: C structs zero-initialised, pointers to locals that outlive the call.
+    // SAFETY: as in recv_batch: C structs zero-initialised, pointers to locals that outlive the call.
     unsafe {
         let mut iov = libc::iovec {
             iov_base: payload.as_ptr() as *mut libc::c_void,

@@ -100,6 +100,8 @@ impl DeadlineTimer {
             });
             match result {
                 Ok(Ok(())) => {
+                    // One read takes every expiration: the next would only find it empty.
+                    guard.clear_ready();
                     self.armed = None;
                     return Ok(());
                 }
