@@ -10,7 +10,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use vipd_config as config;
 
-use crate::system::netlink::{IpFamily, Netlink, RouteKind, RouteSpec, RuleSpec, SystemError};
+use crate::system::netlink::{
+    AddressOptions, IpFamily, Netlink, RouteKind, RouteSpec, RuleSpec, RuleTarget, Scope,
+    SystemError,
+};
 use crate::system::nft::NftTable;
 
 /// One virtual address as the system layer needs it.
@@ -21,6 +24,51 @@ pub struct VipSpec {
     pub label: Option<String>,
     /// keepalived's `dev`: another interface than the instance's.
     pub dev: Option<String>,
+}
+
+impl From<&config::Vip> for VipSpec {
+    fn from(vip: &config::Vip) -> Self {
+        VipSpec {
+            addr: vip.addr,
+            prefix_len: vip.prefix_len,
+            label: vip.label.clone(),
+            dev: vip.dev.clone(),
+        }
+    }
+}
+
+impl VipSpec {
+    /// How the address is added (label, and the defaults for what VipSpec does not carry).
+    pub fn address_options(&self) -> AddressOptions {
+        AddressOptions {
+            label: self.label.clone(),
+            ..AddressOptions::default()
+        }
+    }
+}
+
+/// keepalived's address options of a configured VIP, as rtnetlink takes them.
+pub fn address_options(vip: &config::Vip) -> AddressOptions {
+    AddressOptions {
+        label: vip.label.clone(),
+        broadcast: match vip.broadcast {
+            Some(IpAddr::V4(broadcast)) => Some(broadcast),
+            // The configuration refuses a broadcast on an IPv6 address.
+            _ => None,
+        },
+        scope: vip.scope.map(scope),
+        no_prefix_route: vip.no_prefix_route,
+    }
+}
+
+fn scope(scope: config::Scope) -> Scope {
+    match scope {
+        config::Scope::Global => Scope::Global,
+        config::Scope::Site => Scope::Site,
+        config::Scope::Link => Scope::Link,
+        config::Scope::Host => Scope::Host,
+        config::Scope::Nowhere => Scope::Nowhere,
+    }
 }
 
 /// Everything an instance puts in place while it is master.
@@ -115,7 +163,7 @@ async fn install(
     for vip in &resources.vips {
         let on = vip_interface(netlink, vip, ifindex).await;
         if let Err(e) = netlink
-            .add_address(on, vip.addr, vip.prefix_len, vip.label.as_deref())
+            .add_address(on, vip.addr, vip.prefix_len, &vip.address_options())
             .await
         {
             errors.push(e);
@@ -223,23 +271,22 @@ async fn route_spec(
     if let Some(table) = route.table {
         spec.table = table;
     }
-    spec.kind = match route.kind {
-        config::RouteKind::Unicast => RouteKind::Unicast,
-        config::RouteKind::Blackhole => RouteKind::Blackhole,
-        other => return Err(unsupported_route(route, other)),
-    };
+    spec.kind = route_kind(route.kind);
+    spec.scope = route.scope.map(scope);
+    spec.onlink = route.onlink;
     if let Some(dev) = &route.dev {
         spec.dev = Some(netlink.link_by_name(dev).await?.ifindex);
     }
     Ok(spec)
 }
 
-fn unsupported_route(route: &config::VirtualRoute, kind: config::RouteKind) -> SystemError {
-    SystemError::Invalid {
-        op: format!("add route {}/{}", route.to.addr, route.to.len),
-        why: format!(
-            "route type {kind:?} is not supported by vipd yet (unicast and blackhole are)"
-        ),
+fn route_kind(kind: config::RouteKind) -> RouteKind {
+    match kind {
+        config::RouteKind::Unicast => RouteKind::Unicast,
+        config::RouteKind::Blackhole => RouteKind::Blackhole,
+        config::RouteKind::Unreachable => RouteKind::Unreachable,
+        config::RouteKind::Prohibit => RouteKind::Prohibit,
+        config::RouteKind::Throw => RouteKind::Throw,
     }
 }
 
@@ -248,16 +295,13 @@ fn rule_spec(rule: &config::VirtualRule) -> Result<RuleSpec, SystemError> {
         config::Family::V4 => IpFamily::V4,
         config::Family::V6 => IpFamily::V6,
     };
-    let table = match rule.action {
-        config::RuleAction::Lookup(table) => table,
-        other => {
-            return Err(SystemError::Invalid {
-                op: "add rule".into(),
-                why: format!("rule action {other:?} is not supported by vipd yet (lookup is)"),
-            })
-        }
+    let target = match rule.action {
+        config::RuleAction::Lookup(table) => RuleTarget::Lookup(table),
+        config::RuleAction::Blackhole => RuleTarget::Blackhole,
+        config::RuleAction::Unreachable => RuleTarget::Unreachable,
+        config::RuleAction::Prohibit => RuleTarget::Prohibit,
     };
-    let mut spec = RuleSpec::lookup(family, table);
+    let mut spec = RuleSpec::new(family, target);
     spec.from = rule.from.map(|p| (p.addr, p.len));
     spec.to = rule.to.map(|p| (p.addr, p.len));
     spec.priority = rule.priority;

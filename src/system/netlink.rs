@@ -6,7 +6,7 @@
 //! the operator can do about it.
 
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use futures::{StreamExt, TryStreamExt};
 use netlink_packet_core::NetlinkPayload;
@@ -18,7 +18,8 @@ use netlink_packet_route::link::{
     LinkInfo as NlLinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
 };
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -243,10 +244,60 @@ pub struct MacvlanOutcome {
     pub created: bool,
 }
 
+/// A route's type, as `ip route` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteKind {
     Unicast,
     Blackhole,
+    Unreachable,
+    Prohibit,
+    /// Ends the lookup in this table; policy routing goes on with the next rule.
+    Throw,
+}
+
+/// Address or route scope, as `ip` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Site,
+    Link,
+    Host,
+    Nowhere,
+}
+
+impl Scope {
+    fn address_scope(self) -> AddressScope {
+        match self {
+            Scope::Global => AddressScope::Universe,
+            Scope::Site => AddressScope::Site,
+            Scope::Link => AddressScope::Link,
+            Scope::Host => AddressScope::Host,
+            Scope::Nowhere => AddressScope::Nowhere,
+        }
+    }
+    fn route_scope(self) -> RouteScope {
+        match self {
+            Scope::Global => RouteScope::Universe,
+            Scope::Site => RouteScope::Site,
+            Scope::Link => RouteScope::Link,
+            Scope::Host => RouteScope::Host,
+            Scope::Nowhere => RouteScope::NoWhere,
+        }
+    }
+}
+
+/// keepalived's per-address options beyond address and prefix (`label`, `brd`, `scope`,
+/// `noprefixroute`). The default is what `ip addr add ADDR/LEN dev X` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressOptions {
+    /// IPv4 only (the kernel has no IPv6 labels); must start with the interface name.
+    pub label: Option<String>,
+    /// IPv4 only; when absent, the all-ones broadcast of the prefix (below /31).
+    pub broadcast: Option<Ipv4Addr>,
+    /// Global when absent. The kernel derives an IPv6 address's scope from the address itself.
+    pub scope: Option<Scope>,
+    /// IFA_F_NOPREFIXROUTE: the kernel adds no route for the address's prefix.
+    pub no_prefix_route: bool,
 }
 
 /// A route as keepalived's `virtual_routes` describes it.
@@ -261,6 +312,10 @@ pub struct RouteSpec {
     pub metric: Option<u32>,
     pub src: Option<IpAddr>,
     pub kind: RouteKind,
+    /// `None`: link for a gatewayless unicast route with a device, else global (as `ip route`).
+    pub scope: Option<Scope>,
+    /// RTNH_F_ONLINK: the gateway is on the link even if no prefix of the device covers it.
+    pub onlink: bool,
 }
 
 impl RouteSpec {
@@ -275,17 +330,40 @@ impl RouteSpec {
             metric: None,
             src: None,
             kind: RouteKind::Unicast,
+            scope: None,
+            onlink: false,
         }
     }
 }
 
-/// A policy rule as keepalived's `virtual_rules` describes it (`lookup` action only).
+/// What a policy rule does with the packets it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleTarget {
+    /// Look the packet up in this routing table.
+    Lookup(u32),
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl std::fmt::Display for RuleTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuleTarget::Lookup(table) => write!(f, "lookup {table}"),
+            RuleTarget::Blackhole => f.write_str("blackhole"),
+            RuleTarget::Unreachable => f.write_str("unreachable"),
+            RuleTarget::Prohibit => f.write_str("prohibit"),
+        }
+    }
+}
+
+/// A policy rule as keepalived's `virtual_rules` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSpec {
     pub family: IpFamily,
     pub from: Option<(IpAddr, u8)>,
     pub to: Option<(IpAddr, u8)>,
-    pub table: u32,
+    pub target: RuleTarget,
     pub priority: Option<u32>,
     pub iif: Option<String>,
     pub oif: Option<String>,
@@ -296,11 +374,16 @@ pub struct RuleSpec {
 impl RuleSpec {
     /// `<family> lookup <table>` with no selector.
     pub fn lookup(family: IpFamily, table: u32) -> Self {
+        Self::new(family, RuleTarget::Lookup(table))
+    }
+
+    /// `<family> <target>` with no selector.
+    pub fn new(family: IpFamily, target: RuleTarget) -> Self {
         RuleSpec {
             family,
             from: None,
             to: None,
-            table,
+            target,
             priority: None,
             iif: None,
             oif: None,
@@ -392,35 +475,20 @@ impl Netlink {
         }
     }
 
-    /// Adds `addr/prefix_len` to `ifindex`. Already present is success. IPv6 addresses are added
-    /// with IFA_F_NODAD (a VIP moving between routers must be usable at once); `label` applies to
-    /// IPv4 only (the kernel has no IPv6 labels) and must start with the interface name.
+    /// Adds `addr/prefix_len` to `ifindex` with `options`. Already present is success. IPv6
+    /// addresses are added with IFA_F_NODAD (a VIP moving between routers must be usable at once).
+    /// A label or broadcast on an IPv6 address is refused (the kernel has neither for IPv6).
     pub async fn add_address(
         &self,
         ifindex: u32,
         addr: IpAddr,
         prefix_len: u8,
-        label: Option<&str>,
+        options: &AddressOptions,
     ) -> Result<(), SystemError> {
         let op = format!("add address {addr}/{prefix_len} to interface #{ifindex}");
         check_prefix(&op, &addr, prefix_len)?;
         let mut request = self.handle.address().add(ifindex, addr, prefix_len);
-        let message = request.message_mut();
-        message.header.scope = AddressScope::Universe;
-        match (addr, label) {
-            (IpAddr::V6(_), _) => {
-                message.header.flags = AddressHeaderFlags::Nodad;
-                message
-                    .attributes
-                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
-            }
-            (IpAddr::V4(_), Some(label)) => {
-                message
-                    .attributes
-                    .push(AddressAttribute::Label(label.to_string()));
-            }
-            (IpAddr::V4(_), None) => {}
-        }
+        address_message_options(&op, request.message_mut(), addr, options)?;
         match request.execute().await {
             Ok(()) => Ok(()),
             Err(e) if nl_errno(&e) == Some(libc::EEXIST) => Ok(()),
@@ -606,7 +674,7 @@ impl Netlink {
 
     /// Adds a policy rule; already present is success.
     pub async fn add_rule(&self, spec: &RuleSpec) -> Result<(), SystemError> {
-        let op = format!("add rule lookup {}", spec.table);
+        let op = format!("add rule {}", spec.target);
         let message = rule_message(&op, spec)?;
         let mut request = self.handle.rule().add();
         *request.message_mut() = message;
@@ -619,7 +687,7 @@ impl Netlink {
 
     /// Deletes a policy rule; already absent is success.
     pub async fn delete_rule(&self, spec: &RuleSpec) -> Result<(), SystemError> {
-        let op = format!("delete rule lookup {}", spec.table);
+        let op = format!("delete rule {}", spec.target);
         let message = rule_message(&op, spec)?;
         match self.handle.rule().del(message).execute().await {
             Ok(()) => Ok(()),
@@ -889,6 +957,52 @@ fn addr_gen_mode_attribute(mode: AddrGenMode) -> LinkAttribute {
     )])])
 }
 
+/// Puts `options` into an address-add message that rtnetlink's builder has filled in.
+fn address_message_options(
+    op: &str,
+    message: &mut AddressMessage,
+    addr: IpAddr,
+    options: &AddressOptions,
+) -> Result<(), SystemError> {
+    let invalid = |why: &str| SystemError::Invalid {
+        op: op.into(),
+        why: why.into(),
+    };
+    message.header.scope = options.scope.unwrap_or(Scope::Global).address_scope();
+    let mut flags = AddressFlags::empty();
+    if addr.is_ipv6() {
+        if options.label.is_some() {
+            return Err(invalid("IPv6 addresses have no label"));
+        }
+        if options.broadcast.is_some() {
+            return Err(invalid("IPv6 addresses have no broadcast address"));
+        }
+        message.header.flags = AddressHeaderFlags::Nodad;
+        flags |= AddressFlags::Nodad;
+    }
+    if let Some(label) = &options.label {
+        message
+            .attributes
+            .push(AddressAttribute::Label(label.clone()));
+    }
+    if let Some(broadcast) = options.broadcast {
+        // The builder put the computed broadcast in; the configured one replaces it.
+        message
+            .attributes
+            .retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
+        message
+            .attributes
+            .push(AddressAttribute::Broadcast(broadcast));
+    }
+    if options.no_prefix_route {
+        flags |= AddressFlags::Noprefixroute;
+    }
+    if !flags.is_empty() {
+        message.attributes.push(AddressAttribute::Flags(flags));
+    }
+    Ok(())
+}
+
 fn check_prefix(op: &str, addr: &IpAddr, prefix_len: u8) -> Result<(), SystemError> {
     let max = if addr.is_ipv4() { 32 } else { 128 };
     if prefix_len > max {
@@ -927,15 +1041,36 @@ fn route_message(
     header.kind = match spec.kind {
         RouteKind::Unicast => RouteType::Unicast,
         RouteKind::Blackhole => RouteType::BlackHole,
+        RouteKind::Unreachable => RouteType::Unreachable,
+        RouteKind::Prohibit => RouteType::Prohibit,
+        RouteKind::Throw => RouteType::Throw,
     };
+    if spec.kind != RouteKind::Unicast && (spec.via.is_some() || spec.dev.is_some()) {
+        return Err(SystemError::Invalid {
+            op: op.into(),
+            why: "a blackhole, unreachable, prohibit or throw route takes no gateway or device"
+                .into(),
+        });
+    }
+    if spec.onlink && spec.via.is_none() {
+        return Err(SystemError::Invalid {
+            op: op.into(),
+            why: "onlink needs a gateway (via)".into(),
+        });
+    }
     header.scope = if for_delete {
         // RT_SCOPE_NOWHERE matches a route of any scope on delete, as `ip route del` does.
         RouteScope::NoWhere
+    } else if let Some(scope) = spec.scope {
+        scope.route_scope()
     } else if spec.kind == RouteKind::Unicast && spec.via.is_none() && spec.dev.is_some() {
         RouteScope::Link
     } else {
         RouteScope::Universe
     };
+    if spec.onlink {
+        header.flags |= RouteFlags::Onlink;
+    }
     if spec.table > 255 {
         header.table = RouteHeader::RT_TABLE_UNSPEC;
         message.attributes.push(RouteAttribute::Table(spec.table));
@@ -969,7 +1104,12 @@ fn route_message(
 fn rule_message(op: &str, spec: &RuleSpec) -> Result<RuleMessage, SystemError> {
     let mut message = RuleMessage::default();
     message.header.family = spec.family.netlink();
-    message.header.action = RuleAction::ToTable;
+    message.header.action = match spec.target {
+        RuleTarget::Lookup(_) => RuleAction::ToTable,
+        RuleTarget::Blackhole => RuleAction::Blackhole,
+        RuleTarget::Unreachable => RuleAction::Unreachable,
+        RuleTarget::Prohibit => RuleAction::Prohibit,
+    };
     for (selector, is_src) in [(spec.from, true), (spec.to, false)] {
         let Some((addr, len)) = selector else {
             continue;
@@ -989,12 +1129,15 @@ fn rule_message(op: &str, spec: &RuleSpec) -> Result<RuleMessage, SystemError> {
             message.attributes.push(RuleAttribute::Destination(addr));
         }
     }
-    if spec.table > 255 {
-        message.header.table = RouteHeader::RT_TABLE_UNSPEC;
-    } else {
-        message.header.table = spec.table as u8;
+    // A rule that is not a lookup has no table (RT_TABLE_UNSPEC, as `ip rule` sends it).
+    if let RuleTarget::Lookup(table) = spec.target {
+        message.header.table = if table > 255 {
+            RouteHeader::RT_TABLE_UNSPEC
+        } else {
+            table as u8
+        };
+        message.attributes.push(RuleAttribute::Table(table));
     }
-    message.attributes.push(RuleAttribute::Table(spec.table));
     if let Some(priority) = spec.priority {
         message.attributes.push(RuleAttribute::Priority(priority));
     }
@@ -1027,6 +1170,13 @@ mod tests {
     }
     fn v6(s: &str) -> IpAddr {
         IpAddr::V6(s.parse::<Ipv6Addr>().unwrap())
+    }
+
+    fn labelled(label: &str) -> AddressOptions {
+        AddressOptions {
+            label: Some(label.into()),
+            ..AddressOptions::default()
+        }
     }
 
     /// The `ip -j addr show dev <dev>` entry for `local`, if present.
@@ -1122,10 +1272,10 @@ mod tests {
         ns.run(move || async move {
             let nl = Netlink::new().unwrap();
             for _ in 0..2 {
-                nl.add_address(index, v4("192.0.2.3"), 24, Some("d0:vip"))
+                nl.add_address(index, v4("192.0.2.3"), 24, &labelled("d0:vip"))
                     .await
                     .unwrap();
-                nl.add_address(index, v6("2001:db8::3"), 64, None)
+                nl.add_address(index, v6("2001:db8::3"), 64, &AddressOptions::default())
                     .await
                     .unwrap();
             }
@@ -1155,7 +1305,7 @@ mod tests {
             assert!(!nl.has_address(index, v4("192.0.2.3")).await.unwrap());
             assert!(!nl.has_address(index, v6("2001:db8::3")).await.unwrap());
             let gone = nl
-                .add_address(999_999, v4("192.0.2.4"), 24, None)
+                .add_address(999_999, v4("192.0.2.4"), 24, &AddressOptions::default())
                 .await
                 .unwrap_err();
             assert!(
@@ -1261,9 +1411,14 @@ mod tests {
             assert!(first.created);
             // A VIP already on the reused macvlan survives: reuse must not cycle the link down
             // (that would flush IPv6 addresses).
-            nl.add_address(first.ifindex, v6("2001:db8::60"), 64, None)
-                .await
-                .unwrap();
+            nl.add_address(
+                first.ifindex,
+                v6("2001:db8::60"),
+                64,
+                &AddressOptions::default(),
+            )
+            .await
+            .unwrap();
             let again = nl.ensure_macvlan(&spec).await.unwrap();
             assert!(nl
                 .has_address(first.ifindex, v6("2001:db8::60"))
@@ -1542,6 +1697,303 @@ mod tests {
                     .iter(),
             )
             .filter(|r| [100, 101, 32770].contains(&r["priority"].as_u64().unwrap()))
+            .cloned()
+            .collect();
+        assert!(left.is_empty(), "rules left: {left:?}");
+    }
+
+    #[test]
+    fn address_options_set_broadcast_scope_and_noprefixroute() {
+        let ns = TestNs::create();
+        ns.ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d0p"]);
+        ns.ip(&["link", "set", "d0p", "up"]);
+        ns.ip(&["link", "set", "d0", "up"]);
+        let index = ns.ip_json(&["link", "show", "d0"])[0]["ifindex"]
+            .as_u64()
+            .unwrap() as u32;
+        ns.run(move || async move {
+            let nl = Netlink::new().unwrap();
+            let keepalived_style = AddressOptions {
+                label: Some("d0:1".into()),
+                broadcast: Some("192.0.2.127".parse().unwrap()),
+                scope: Some(Scope::Link),
+                no_prefix_route: true,
+            };
+            nl.add_address(index, v4("192.0.2.3"), 24, &keepalived_style)
+                .await
+                .unwrap();
+            nl.add_address(index, v4("198.51.100.3"), 24, &AddressOptions::default())
+                .await
+                .unwrap();
+            let six = AddressOptions {
+                no_prefix_route: true,
+                ..AddressOptions::default()
+            };
+            nl.add_address(index, v6("2001:db8::3"), 64, &six)
+                .await
+                .unwrap();
+            let refused = nl
+                .add_address(
+                    index,
+                    v6("2001:db8::4"),
+                    64,
+                    &AddressOptions {
+                        broadcast: Some("192.0.2.255".parse().unwrap()),
+                        ..AddressOptions::default()
+                    },
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(refused, SystemError::Invalid { .. }),
+                "{refused:?}"
+            );
+        });
+        let vip = ip_addr_entry(&ns, "d0", "192.0.2.3").expect("VIP on d0");
+        assert_eq!(vip["broadcast"], "192.0.2.127", "{vip}");
+        assert_eq!(vip["scope"], "link", "{vip}");
+        assert_eq!(vip["label"], "d0:1", "{vip}");
+        assert_eq!(vip["noprefixroute"], true, "{vip}");
+        let plain = ip_addr_entry(&ns, "d0", "198.51.100.3").expect("plain address on d0");
+        assert_eq!(plain["broadcast"], "198.51.100.255", "{plain}");
+        assert_eq!(plain["scope"], "global", "{plain}");
+        assert!(plain.get("noprefixroute").is_none(), "{plain}");
+        let six = ip_addr_entry(&ns, "d0", "2001:db8::3").expect("IPv6 VIP on d0");
+        assert_eq!(six["noprefixroute"], true, "{six}");
+        assert_eq!(six["nodad"], true, "{six}");
+        assert!(ip_addr_entry(&ns, "d0", "2001:db8::4").is_none());
+        // noprefixroute: no kernel route for 192.0.2.0/24, but one for the plain address.
+        let routes = ns.ip_json(&["route", "show", "dev", "d0"]);
+        let dsts: Vec<_> = routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dst"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert!(!dsts.contains(&"192.0.2.0/24".to_owned()), "{routes}");
+        assert!(dsts.contains(&"198.51.100.0/24".to_owned()), "{routes}");
+        let routes6 = ns.ip_json(&["-6", "route", "show", "dev", "d0"]);
+        assert!(
+            !routes6
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["dst"] == "2001:db8::/64"),
+            "{routes6}"
+        );
+    }
+
+    #[test]
+    fn reject_routes_scope_onlink_and_rule_actions_are_added_and_deleted() {
+        let ns = TestNs::create();
+        ns.ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d0p"]);
+        ns.ip(&["link", "set", "d0p", "up"]);
+        ns.ip(&["link", "set", "d0", "up"]);
+        ns.ip(&["addr", "add", "203.0.113.2/24", "dev", "d0"]);
+        let dev = ns.ip_json(&["link", "show", "d0"])[0]["ifindex"]
+            .as_u64()
+            .unwrap() as u32;
+        let routes = vec![
+            RouteSpec {
+                kind: RouteKind::Unreachable,
+                table: 250,
+                ..RouteSpec::new(v4("198.51.100.0"), 25)
+            },
+            RouteSpec {
+                kind: RouteKind::Prohibit,
+                table: 250,
+                ..RouteSpec::new(v4("198.51.100.128"), 25)
+            },
+            RouteSpec {
+                kind: RouteKind::Throw,
+                table: 250,
+                ..RouteSpec::new(v4("192.0.2.0"), 24)
+            },
+            RouteSpec {
+                kind: RouteKind::Unreachable,
+                table: 250,
+                ..RouteSpec::new(v6("2001:db8:5::"), 48)
+            },
+            RouteSpec {
+                kind: RouteKind::Prohibit,
+                table: 250,
+                ..RouteSpec::new(v6("2001:db8:6::"), 48)
+            },
+            RouteSpec {
+                kind: RouteKind::Throw,
+                table: 250,
+                ..RouteSpec::new(v6("2001:db8:7::"), 48)
+            },
+            // The gateway is outside every prefix of d0: only onlink makes it acceptable.
+            RouteSpec {
+                via: Some(v4("198.18.0.1")),
+                dev: Some(dev),
+                onlink: true,
+                table: 251,
+                ..RouteSpec::new(v4("0.0.0.0"), 0)
+            },
+            RouteSpec {
+                dev: Some(dev),
+                scope: Some(Scope::Host),
+                table: 251,
+                ..RouteSpec::new(v4("192.0.2.77"), 32)
+            },
+            RouteSpec {
+                src: Some(v4("203.0.113.2")),
+                dev: Some(dev),
+                scope: Some(Scope::Global),
+                table: 251,
+                ..RouteSpec::new(v4("192.0.2.0"), 25)
+            },
+        ];
+        let rules = vec![
+            RuleSpec {
+                from: Some((v4("192.0.2.0"), 24)),
+                priority: Some(200),
+                ..RuleSpec::new(IpFamily::V4, RuleTarget::Blackhole)
+            },
+            RuleSpec {
+                to: Some((v4("198.51.100.0"), 24)),
+                priority: Some(201),
+                ..RuleSpec::new(IpFamily::V4, RuleTarget::Unreachable)
+            },
+            RuleSpec {
+                priority: Some(202),
+                fwmark: Some((7, None)),
+                ..RuleSpec::new(IpFamily::V4, RuleTarget::Prohibit)
+            },
+            RuleSpec {
+                from: Some((v6("2001:db8:9::"), 48)),
+                priority: Some(200),
+                ..RuleSpec::new(IpFamily::V6, RuleTarget::Blackhole)
+            },
+            RuleSpec {
+                priority: Some(201),
+                iif: Some("d0".into()),
+                ..RuleSpec::new(IpFamily::V6, RuleTarget::Unreachable)
+            },
+            RuleSpec {
+                priority: Some(202),
+                ..RuleSpec::new(IpFamily::V6, RuleTarget::Prohibit)
+            },
+        ];
+        let (r, u) = (routes.clone(), rules.clone());
+        ns.run(move || async move {
+            let nl = Netlink::new().unwrap();
+            for _ in 0..2 {
+                for route in &r {
+                    nl.add_route(route)
+                        .await
+                        .unwrap_or_else(|e| panic!("{route:?}: {e}"));
+                }
+                for rule in &u {
+                    nl.add_rule(rule)
+                        .await
+                        .unwrap_or_else(|e| panic!("{rule:?}: {e}"));
+                }
+            }
+            let without_gateway = RouteSpec {
+                onlink: true,
+                dev: Some(dev),
+                ..RouteSpec::new(v4("192.0.2.0"), 24)
+            };
+            assert!(matches!(
+                nl.add_route(&without_gateway).await,
+                Err(SystemError::Invalid { .. })
+            ));
+        });
+        let find = |table: &serde_json::Value, dst: &str| {
+            table
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["dst"] == dst)
+                .cloned()
+                .unwrap_or_else(|| panic!("no route to {dst} in {table}"))
+        };
+        let t250 = ns.ip_json(&["route", "show", "table", "250"]);
+        assert_eq!(find(&t250, "198.51.100.0/25")["type"], "unreachable");
+        assert_eq!(find(&t250, "198.51.100.128/25")["type"], "prohibit");
+        assert_eq!(find(&t250, "192.0.2.0/24")["type"], "throw");
+        let t250v6 = ns.ip_json(&["-6", "route", "show", "table", "250"]);
+        assert_eq!(find(&t250v6, "2001:db8:5::/48")["type"], "unreachable");
+        assert_eq!(find(&t250v6, "2001:db8:6::/48")["type"], "prohibit");
+        assert_eq!(find(&t250v6, "2001:db8:7::/48")["type"], "throw");
+        let t251 = ns.ip_json(&["route", "show", "table", "251"]);
+        let onlink = find(&t251, "default");
+        assert_eq!(onlink["gateway"], "198.18.0.1");
+        assert!(
+            onlink["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "onlink")),
+            "{onlink}"
+        );
+        assert_eq!(find(&t251, "192.0.2.77")["scope"], "host");
+        // Without `scope global` a gatewayless route with a device would be scope link.
+        assert!(find(&t251, "192.0.2.0/25")
+            .get("scope")
+            .is_none_or(|s| s == "global"));
+        let rules4 = ns.ip_json(&["rule", "show"]);
+        let rule = |list: &serde_json::Value, priority: u64| {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["priority"] == priority)
+                .cloned()
+                .unwrap_or_else(|| panic!("no rule {priority} in {list}"))
+        };
+        assert_eq!(rule(&rules4, 200)["action"], "blackhole");
+        assert_eq!(rule(&rules4, 200)["src"], "192.0.2.0");
+        assert_eq!(rule(&rules4, 201)["action"], "unreachable");
+        assert_eq!(rule(&rules4, 202)["action"], "prohibit");
+        let rules6 = ns.ip_json(&["-6", "rule", "show"]);
+        assert_eq!(rule(&rules6, 200)["action"], "blackhole");
+        assert_eq!(rule(&rules6, 201)["action"], "unreachable");
+        assert_eq!(rule(&rules6, 202)["action"], "prohibit");
+        for list in [&rules4, &rules6] {
+            let count = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["priority"] == 200)
+                .count();
+            assert_eq!(count, 1, "adding twice leaves one: {list}");
+        }
+
+        ns.run(move || async move {
+            let nl = Netlink::new().unwrap();
+            for _ in 0..2 {
+                for route in &routes {
+                    nl.delete_route(route)
+                        .await
+                        .unwrap_or_else(|e| panic!("{route:?}: {e}"));
+                }
+                for rule in &rules {
+                    nl.delete_rule(rule)
+                        .await
+                        .unwrap_or_else(|e| panic!("{rule:?}: {e}"));
+                }
+            }
+        });
+        for args in [
+            &["route", "show", "table", "250"][..],
+            &["-6", "route", "show", "table", "250"],
+            &["route", "show", "table", "251"],
+        ] {
+            assert_eq!(ns.ip_json(args), serde_json::json!([]), "{args:?}");
+        }
+        let left: Vec<_> = ns
+            .ip_json(&["rule", "show"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(
+                ns.ip_json(&["-6", "rule", "show"])
+                    .as_array()
+                    .unwrap()
+                    .iter(),
+            )
+            .filter(|r| [200, 201, 202].contains(&r["priority"].as_u64().unwrap()))
             .cloned()
             .collect();
         assert!(left.is_empty(), "rules left: {left:?}");
