@@ -407,9 +407,18 @@ fn read_global(cx: &mut Cx, block: &Key) -> GlobalDefs {
             "enable_script_security" => {
                 g.enable_script_security = read_bool(cx, &key).unwrap_or(false)
             }
-            "script_user" => g.script_user = read_string(cx, &key),
-            "notify_fifo" => g.notify_fifo = read_string(cx, &key),
-            "vrrp_notify_fifo" => g.vrrp_notify_fifo = read_string(cx, &key),
+            "script_user" => g.script_user = read_script_user(cx, &key),
+            "notify_fifo" => g.notify_fifo = read_fifo(cx, &key),
+            "vrrp_notify_fifo" => {
+                g.vrrp_notify_fifo = read_fifo(cx, &key);
+                if g.vrrp_notify_fifo.is_some() && g.vrrp_notify_fifo == g.notify_fifo {
+                    cx.error(
+                        key.pos,
+                        &key.path,
+                        "is the same FIFO as notify_fifo; each event would be written to it twice (keepalived wants them different too)",
+                    );
+                }
+            }
             "vrrp_check_unicast_src" => {
                 g.vrrp_check_unicast_src = read_bool(cx, &key).unwrap_or(false)
             }
@@ -429,6 +438,62 @@ fn read_global(cx: &mut Cx, block: &Key) -> GlobalDefs {
         }
     }
     g
+}
+
+/// `user [group]`, as keepalived writes it.
+fn read_script_user(cx: &mut Cx, key: &Key) -> Option<ScriptUser> {
+    let text = read_string(cx, key)?;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let valid = |name: &str| {
+        !name.starts_with('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+    };
+    match words.as_slice() {
+        [user] if valid(user) => Some(ScriptUser {
+            user: (*user).to_owned(),
+            group: None,
+        }),
+        [user, group] if valid(user) && valid(group) => Some(ScriptUser {
+            user: (*user).to_owned(),
+            group: Some((*group).to_owned()),
+        }),
+        _ => {
+            cx.error(
+                key.pos,
+                &key.path,
+                format!("\"{text}\" is not `USER [GROUP]` (a user name, optionally a group name)"),
+            );
+            None
+        }
+    }
+}
+
+/// A FIFO path. keepalived's optional `[user [group]]` after it (for its fifo script) is
+/// refused: vipd has no `notify_fifo_script`.
+fn read_fifo(cx: &mut Cx, key: &Key) -> Option<String> {
+    let text = read_string(cx, key)?;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [path] if path.starts_with('/') => Some((*path).to_owned()),
+        [path] => {
+            cx.error(
+                key.pos,
+                &key.path,
+                format!("\"{path}\" is not an absolute path"),
+            );
+            None
+        }
+        _ => {
+            cx.error(
+                key.pos,
+                &key.path,
+                format!("\"{text}\": a user or group after the FIFO path (for keepalived's notify_fifo_script) is not supported by vipd; give the path only"),
+            );
+            None
+        }
+    }
 }
 
 fn read_version(cx: &mut Cx, key: &Key) -> Option<Version> {

@@ -204,6 +204,11 @@ pub fn parse_vip(text: &str) -> Result<Vip, String> {
             }
             "brd" | "broadcast" => {
                 let brd = parse_ip(words.value_of(token)?)?;
+                if addr.is_ipv6() {
+                    return Err(format!(
+                        "\"{token}\": IPv6 has no broadcast address (brd applies to IPv4 addresses only)"
+                    ));
+                }
                 if Family::of(&brd) != Family::of(&addr) {
                     return Err(format!("broadcast {brd} is not of the address's family"));
                 }
@@ -361,6 +366,24 @@ pub fn parse_route(text: &str, instance_family: Family) -> Result<VirtualRoute, 
     if route.kind != RouteKind::Unicast && (route.via.is_some() || route.dev.is_some()) {
         return Err("a blackhole, unreachable, prohibit or throw route takes no via or dev".into());
     }
+    if route.onlink && route.via.is_none() {
+        return Err("onlink needs a gateway (via): it says the gateway is on the link".into());
+    }
+    // The IPv6 kernel ignores a route's scope; the IPv4 one refuses these (checked on Linux 6.x).
+    if route.family == Family::V4 {
+        match (route.scope, route.via) {
+            (Some(Scope::Nowhere), _) => {
+                return Err("scope nowhere: Linux refuses IPv4 routes of that scope".into())
+            }
+            (Some(scope @ (Scope::Link | Scope::Host)), Some(via)) => {
+                let name = if scope == Scope::Link { "link" } else { "host" };
+                return Err(format!(
+                    "scope {name} with via {via}: Linux refuses a gateway route narrower than scope site (use global, the default)"
+                ));
+            }
+            _ => {}
+        }
+    }
     Ok(route)
 }
 
@@ -507,6 +530,23 @@ mod tests {
         assert!(parse_vip("192.0.2.3 dev averyveryverylongname")
             .unwrap_err()
             .contains("15"));
+        assert!(parse_vip("2001:db8::3/64 brd 2001:db8::ffff")
+            .unwrap_err()
+            .contains("IPv6 has no broadcast"));
+    }
+
+    #[test]
+    fn keepalived_vip_line_keeps_every_option() {
+        let v = parse_vip(
+            "192.0.2.3/24 brd 192.0.2.255 dev eth0 scope link label eth0:1 noprefixroute",
+        )
+        .unwrap();
+        assert_eq!(v.broadcast, Some("192.0.2.255".parse().unwrap()));
+        assert_eq!(v.scope, Some(Scope::Link));
+        assert_eq!(v.label.as_deref(), Some("eth0:1"));
+        assert_eq!(v.dev.as_deref(), Some("eth0"));
+        assert!(v.no_prefix_route);
+        assert!(!parse_vip("192.0.2.3/24").unwrap().no_prefix_route);
     }
 
     #[test]
@@ -562,6 +602,45 @@ mod tests {
         assert!(parse_route("blackhole 0.0.0.0/0 via 192.0.2.1", Family::V4)
             .unwrap_err()
             .contains("no via"));
+        assert!(parse_route("198.51.100.0/24 dev eth0 onlink", Family::V4)
+            .unwrap_err()
+            .contains("onlink needs a gateway"));
+        assert!(
+            parse_route("198.51.100.0/24 dev eth0 scope nowhere", Family::V4)
+                .unwrap_err()
+                .contains("scope nowhere")
+        );
+        for scope in ["link", "host"] {
+            let line = format!("0.0.0.0/0 via 192.0.2.1 scope {scope}");
+            let error = parse_route(&line, Family::V4).unwrap_err();
+            assert!(
+                error.contains(&format!("scope {scope} with via")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn route_types_scope_and_onlink_are_kept() {
+        for (word, kind) in [
+            ("unreachable", RouteKind::Unreachable),
+            ("prohibit", RouteKind::Prohibit),
+            ("throw", RouteKind::Throw),
+        ] {
+            let r = parse_route(&format!("{word} 198.51.100.0/24 table 250"), Family::V4).unwrap();
+            assert_eq!(r.kind, kind);
+        }
+        let r = parse_route(
+            "0.0.0.0/0 via 198.18.0.1 dev eth0 onlink scope site",
+            Family::V4,
+        )
+        .unwrap();
+        assert!(r.onlink);
+        assert_eq!(r.scope, Some(Scope::Site));
+        let r = parse_route("192.0.2.77/32 dev eth0 scope host", Family::V4).unwrap();
+        assert_eq!(r.scope, Some(Scope::Host));
+        // IPv6 routes take any scope word (the kernel ignores it), as with `ip -6 route`.
+        assert!(parse_route("2001:db8:1::/48 via 2001:db8::1 scope link", Family::V6).is_ok());
     }
 
     #[test]

@@ -93,9 +93,10 @@ pub struct GlobalDefs {
     pub max_auto_priority: Option<i32>,
     /// keepalived's strict mode: default accept mode becomes no_accept, auth and unicast are refused.
     pub vrrp_strict: bool,
+    /// Refuse to run a script as root when a non-root user could change it.
     pub enable_script_security: bool,
-    /// `user [group]` notify scripts run as.
-    pub script_user: Option<String>,
+    /// `user [group]` notify scripts run as; unset: `keepalived_script` if it exists, else root.
+    pub script_user: Option<ScriptUser>,
     /// FIFO receiving every notify event (keepalived's `notify_fifo`).
     pub notify_fifo: Option<String>,
     /// FIFO receiving VRRP notify events (keepalived's `vrrp_notify_fifo`).
@@ -133,6 +134,14 @@ impl Default for GlobalDefs {
             metrics_listen: None,
         }
     }
+}
+
+/// `script_user`: names only; the daemon looks them up (this crate never touches the system).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptUser {
+    pub user: String,
+    /// The user's own group when absent.
+    pub group: Option<String>,
 }
 
 /// keepalived's `dynamic_interfaces [allow_if_changes]`.

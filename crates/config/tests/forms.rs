@@ -125,7 +125,9 @@ vrrp_instance:
     assert_eq!(g.nftables_table, "vipd_fw");
     assert_eq!(g.dynamic_interfaces, DynamicInterfaces::On);
     assert_eq!(g.metrics_listen, Some("127.0.0.1:9165".parse().unwrap()));
-    assert_eq!(g.script_user.as_deref(), Some("nobody nogroup"));
+    let script_user = g.script_user.as_ref().unwrap();
+    assert_eq!(script_user.user, "nobody");
+    assert_eq!(script_user.group.as_deref(), Some("nogroup"));
     assert_eq!(g.vrrp_garp_interval_us, 1000);
     assert_eq!(g.vrrp_gna_interval_us, 1);
     let i = &loaded.config.instances[0];

@@ -564,3 +564,65 @@ fn unreadable_file_is_its_own_error() {
     let invalid = parse_str("foo: 1\n", "x.yaml").unwrap_err();
     assert_eq!(invalid.exit_code(), 1);
 }
+
+#[test]
+fn script_user_and_fifos_are_checked() {
+    let with_global = |line: &str| format!("global_defs:\n  {line}\n{}", instance_with(""));
+    assert_error(
+        &with_global("script_user: alice staff extra"),
+        "vipd.yaml:2:3: global_defs.script_user:",
+        "is not `USER [GROUP]`",
+    );
+    assert_error(
+        &with_global("notify_fifo: relative.fifo"),
+        "vipd.yaml:2:3: global_defs.notify_fifo:",
+        "not an absolute path",
+    );
+    assert_error(
+        &with_global("vrrp_notify_fifo: /run/vrrp.fifo keepalived_script"),
+        "vipd.yaml:2:3: global_defs.vrrp_notify_fifo:",
+        "not supported by vipd",
+    );
+    let same = format!(
+        "global_defs:\n  notify_fifo: /run/k.fifo\n  vrrp_notify_fifo: /run/k.fifo\n{}",
+        instance_with("")
+    );
+    assert_error(
+        &same,
+        "vipd.yaml:3:3: global_defs.vrrp_notify_fifo:",
+        "same FIFO as notify_fifo",
+    );
+    let loaded = parse_str(
+        &format!(
+            "global_defs:\n  script_user: alice\n  vrrp_notify_fifo: /run/vrrp.fifo\n{}",
+            instance_with("")
+        ),
+        "vipd.yaml",
+    )
+    .unwrap();
+    let global = &loaded.config.global;
+    assert_eq!(global.script_user.as_ref().unwrap().user, "alice");
+    assert_eq!(global.script_user.as_ref().unwrap().group, None);
+    assert_eq!(global.vrrp_notify_fifo.as_deref(), Some("/run/vrrp.fifo"));
+}
+
+#[test]
+fn routes_the_kernel_would_refuse_are_errors_at_check_time() {
+    assert_error(
+        &instance_with("    virtual_routes:\n      - 0.0.0.0/0 via 192.0.2.1 scope link\n"),
+        "vipd.yaml:7:9: vrrp_instance.VI_gw.virtual_routes[0]:",
+        "scope link with via",
+    );
+    assert_error(
+        &instance_with("    virtual_routes:\n      - 198.51.100.0/24 dev eth0 onlink\n"),
+        "vipd.yaml:7:9: vrrp_instance.VI_gw.virtual_routes[0]:",
+        "onlink needs a gateway",
+    );
+    assert_error(
+        &instance_with(
+            "    virtual_ipaddress_excluded:\n      - 2001:db8::5/64 brd 2001:db8::ffff\n",
+        ),
+        "vipd.yaml:7:9:",
+        "IPv6 has no broadcast",
+    );
+}
