@@ -66,6 +66,13 @@ pub fn wait_state(vipd: &VipdProc, who: &str, state: &str, timeout: Duration) {
 /// MASTER (by both status JSONs), the only one holding `vip` on eth0, and reports it present.
 pub fn assert_sole_master(routers: &[Router], master: usize, vip: &str) {
     let addr = vip_addr(vip);
+    // Converged first (the samples below then fail with the whole picture if it never is).
+    wait_stable(Duration::from_secs(5), Duration::from_millis(400), || {
+        routers.iter().enumerate().all(|(i, r)| {
+            (r.vipd.state_of(INSTANCE).as_deref() == Some("MASTER")) == (i == master)
+                && r.node.has_addr("eth0", addr) == (i == master)
+        })
+    });
     for sample in 0..6 {
         if sample > 0 {
             std::thread::sleep(Duration::from_millis(120));

@@ -5,24 +5,7 @@
 
 use crate::gateway_support::*;
 use crate::lab::*;
-use std::process::Command;
 use std::time::Duration;
-
-/// Runs `ip -n <switch namespace> ARGS`, failing the test unless it succeeds.
-fn switch_ip(lab: &Lab, args: &[&str]) {
-    let out = Command::new("ip")
-        .args(["-n", lab.switch_netns()])
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip -n {} {}: {}",
-        lab.switch_netns(),
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn gateway_no_accept_drops_pings_to_vip_but_forwards() {

@@ -9,6 +9,7 @@
 //! client to 198.51.100.1 works only through the gateway holding the rule `lookup 250`.
 
 use crate::lab::*;
+use std::process::Command;
 use std::time::Duration;
 
 /// The instance name of the seed's config.
@@ -327,6 +328,14 @@ pub struct Gateway<'a> {
 /// Asserts over ~600 ms that `gateways[master]` is the only MASTER, the only one with the VIP on
 /// `vrrp.60` and (IPv4) the only one with the rule; `vip` is the address without prefix.
 pub fn assert_sole_gateway_master(gateways: &[Gateway], master: usize, vip: &str, rule: bool) {
+    // Converged first (the samples below then fail with the whole picture if it never is).
+    wait_stable(Duration::from_secs(5), Duration::from_millis(400), || {
+        gateways.iter().enumerate().all(|(i, g)| {
+            (g.vipd.state_of(GW_INSTANCE).as_deref() == Some("MASTER")) == (i == master)
+                && g.node.has_addr(VMAC_DEV, vip) == (i == master)
+                && (!rule || has_gateway_rule(g.node) == (i == master))
+        })
+    });
     for sample in 0..5 {
         if sample > 0 {
             std::thread::sleep(Duration::from_millis(120));
@@ -390,4 +399,42 @@ pub fn sigterm_and_wait(vipd: &mut VipdProc, timeout: Duration) {
         .wait_exit(timeout)
         .unwrap_or_else(|| panic!("{} did not exit within {timeout:?}", vipd.label()));
     assert!(status.success(), "{} exit status {status}", vipd.label());
+}
+
+/// Runs `ip -n <switch namespace> ARGS`, failing the test unless it succeeds.
+pub fn switch_ip(lab: &Lab, args: &[&str]) {
+    let out = Command::new("ip")
+        .args(["-n", lab.switch_netns()])
+        .args(args)
+        .output()
+        .expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip -n {} {}: {}",
+        lab.switch_netns(),
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Cables `node` to the LAN bridge again with a new veth: `eth0` in the node (down, no
+/// address), `port` on the switch (up, a bridge port).
+pub fn recable_lan(lab: &Lab, node: &Node, port: &str) {
+    switch_ip(
+        lab,
+        &[
+            "link",
+            "add",
+            port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            node.netns(),
+        ],
+    );
+    switch_ip(lab, &["link", "set", port, "master", "br0"]);
+    switch_ip(lab, &["link", "set", port, "up"]);
 }

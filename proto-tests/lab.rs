@@ -57,6 +57,23 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Waits until `cond` has held at every poll for `window` without a break; false when that has
+/// not happened within `timeout`. "After convergence" checks start with it: a router that has
+/// just stepped down removes its VIP a moment later, and one just started is BACKUP only
+/// until its first Master_Down_Interval runs out.
+pub fn wait_stable(timeout: Duration, window: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let mut held_since: Option<Instant> = None;
+    wait_until(timeout, || {
+        if cond() {
+            let since = *held_since.get_or_insert_with(Instant::now);
+            since.elapsed() >= window
+        } else {
+            held_since = None;
+            false
+        }
+    })
+}
+
 /// Like [`wait_until`] but fails the test, naming `what`, when the condition never holds.
 pub fn wait_for(timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
     assert!(

@@ -4,6 +4,7 @@ mod daemon_basics;
 mod daemon_failover;
 mod daemon_support;
 mod daemon_v2_v6_unicast;
+mod gateway_dynamic;
 mod gateway_failover;
 mod gateway_support;
 mod gateway_vmac;

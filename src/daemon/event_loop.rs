@@ -256,6 +256,13 @@ impl Daemon {
             }
         };
         self.instances[index].src = src;
+        if let Some(src) = src {
+            let (group, member) = (self.instances[index].group, self.instances[index].member);
+            // Routers are built after the first attach; a later one may bring a new address.
+            if let Some(group) = self.groups.get_mut(group) {
+                group.set_primary_address(member, src);
+            }
+        }
         if src.is_none() {
             self.instances[index].set_error(Some(format!(
                 "interface {ifname} has no {} address to send adverts from",
@@ -431,6 +438,7 @@ impl Daemon {
             for m in 0..self.group_members[g].len() {
                 let index = self.group_members[g][m];
                 if !self.instances[index].usable() {
+                    self.instances[index].router_sees_link_up = false;
                     self.groups[g].handle(m, Input::InterfaceDown, now, &mut out);
                     self.apply(g, &mut out);
                 }
@@ -733,7 +741,12 @@ impl Daemon {
         let Some(instance) = self.instances.get_mut(report.instance) else {
             return;
         };
-        instance.set_error(report.error);
+        // A successful report clears only an error that an earlier report set.
+        if report.error.is_some() || instance.error_from_effects {
+            let failed = report.error.is_some();
+            instance.set_error(report.error);
+            instance.error_from_effects = failed;
+        }
         if report.present && instance.announce_after_install && instance.installed.is_some() {
             instance.announce_after_install = false;
             instance.garp = Some(announce::GarpPlan::start(policy, Instant::now()));
@@ -816,12 +829,20 @@ impl Daemon {
                         && instance.vip_ifindex == Some(link.ifindex)
                         && instance.ifindex != Some(link.ifindex);
                     if own_vmac && link.removed {
-                        // Someone deleted our VMAC under a live parent: make it again.
+                        // Someone deleted our VMAC under a live parent: make it again, and as
+                        // master put back what went with it (the VIPs; routes via it).
                         tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "VMAC {} was deleted; recreating it", link.name);
+                        let was_installed = instance.installed.clone();
                         self.detach(index);
                         self.vmacs.retain(|&v| v != link.ifindex);
                         self.attach(index).await;
                         let usable = self.instances[index].usable();
+                        if let (true, Some(resources)) = (usable, was_installed) {
+                            let instance = &mut self.instances[index];
+                            instance.installed = Some(resources);
+                            instance.announce_after_install = true;
+                            self.reinstall(index);
+                        }
                         self.link_changed(index, usable);
                         continue;
                     }
@@ -830,6 +851,7 @@ impl Daemon {
                     }
                     if link.removed {
                         self.detach(index);
+                        self.instances[index].link_up = false;
                         self.link_changed(index, false);
                         continue;
                     }
@@ -837,7 +859,8 @@ impl Daemon {
                     if instance.send_socket.is_none() || instance.src.is_none() {
                         self.attach(index).await;
                     }
-                    let usable = link.up && self.instances[index].send_socket.is_some();
+                    self.instances[index].link_up = link.up;
+                    let usable = self.instances[index].usable();
                     self.link_changed(index, usable);
                 }
             }
@@ -951,15 +974,27 @@ impl Daemon {
         }
     }
 
+    /// Forgets the instance's interface after it went away. What it installed as master is
+    /// taken back: the VIPs went with the interface, but rules and firewall entries did not.
     fn detach(&mut self, index: usize) {
         let instance = &mut self.instances[index];
         for socket in instance.sockets.drain(..) {
             self.sockets[socket].by_vrid[usize::from(instance.cfg.vrid)] = None;
         }
+        if let (Some(ifindex), Some(resources)) = (instance.vip_ifindex, instance.installed.take())
+        {
+            let _ = self.effects.send(Effect::Master {
+                instance: index,
+                ifindex,
+                present: false,
+                resources,
+            });
+        }
+        instance.garp = None;
+        instance.announce_after_install = false;
         instance.send_socket = None;
         instance.ifindex = None;
         instance.vip_ifindex = None;
-        instance.installed = None;
         instance.frame_sender = None;
         instance.set_error(Some(format!(
             "interface {} was removed; waiting for it to come back",
@@ -967,12 +1002,13 @@ impl Daemon {
         )));
     }
 
+    /// Tells the router when the instance becomes usable or stops being usable.
     fn link_changed(&mut self, index: usize, up: bool) {
         let instance = &mut self.instances[index];
-        if instance.link_up == up {
+        if instance.router_sees_link_up == up {
             return;
         }
-        instance.link_up = up;
+        instance.router_sees_link_up = up;
         let (group, member) = (instance.group, instance.member);
         if instance.cfg.dont_track_primary {
             return;
@@ -1175,15 +1211,17 @@ impl Daemon {
 
     /// Releases each held master's VIPs when another router's advert for its VRID shows that a
     /// successor has taken over, or when its wait runs out. A backup that heard our priority-0
-    /// advert takes over after its Skew_Time, which is below one advert interval; two intervals
-    /// (at most 2 s) leave room for a loaded machine and bound the wait when there is no backup.
+    /// advert takes over after its Skew_Time, which is below one advert interval; two intervals,
+    /// but at least 1 s (a loaded machine) and at most 3 s, bound the wait when there is no
+    /// backup.
     async fn hand_over_held(&mut self, held: Vec<(usize, u32, Arc<effects::MasterResources>)>) {
         let started = Instant::now();
         let mut waiting: Vec<(usize, u32, Arc<effects::MasterResources>, Instant)> = held
             .into_iter()
             .map(|(index, ifindex, resources)| {
                 let interval = Duration::from_micros(self.instances[index].cfg.advert_interval_us);
-                let wait = (interval * 2 + Duration::from_millis(20)).min(Duration::from_secs(2));
+                let wait = (interval * 2 + Duration::from_millis(20))
+                    .clamp(Duration::from_secs(1), Duration::from_secs(3));
                 (index, ifindex, resources, started + wait)
             })
             .collect();

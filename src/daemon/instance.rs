@@ -28,7 +28,10 @@ pub struct Instance {
     pub vip_ifindex: Option<u32>,
     /// The MAC our announcements carry (the virtual MAC with `use_vmac`).
     pub mac: Option<[u8; 6]>,
+    /// The interface's operational state as last seen.
     pub link_up: bool,
+    /// What the router was last told (usable or not): starts true, as the router assumes.
+    pub router_sees_link_up: bool,
     /// The source address of our adverts (unicast_src_ip, else the interface's primary address).
     pub src: Option<IpAddr>,
     /// Index into the daemon's socket table of the socket adverts leave from.
@@ -51,6 +54,8 @@ pub struct Instance {
     pub counters: Counters,
     pub checksums: ChecksumCounts,
     pub last_error: Option<String>,
+    /// `last_error` came from the reconciler (so its next successful report clears it).
+    pub error_from_effects: bool,
     /// The last rival master heard (address, daemon microseconds).
     pub rival_master: Option<(IpAddr, u64)>,
     /// The announcement schedule while master.
@@ -172,6 +177,7 @@ impl Instance {
             vip_ifindex: None,
             mac: None,
             link_up: false,
+            router_sees_link_up: true,
             src: None,
             send_socket: None,
             sockets: Vec::new(),
@@ -197,6 +203,7 @@ impl Instance {
             counters: Counters::default(),
             checksums: ChecksumCounts::default(),
             last_error: None,
+            error_from_effects: false,
             rival_master: None,
             garp: None,
             announce_after_install: false,
@@ -215,8 +222,10 @@ impl Instance {
     }
 
     /// Whether adverts can be sent and heard: the link is up and the socket open.
+    /// Whether the instance can take part: its link is up, and it has a socket and an address
+    /// to send adverts from.
     pub fn usable(&self) -> bool {
-        self.link_up && self.send_socket.is_some()
+        self.link_up && self.send_socket.is_some() && self.src.is_some()
     }
 
     /// Whether `tracked[id]` counts as failed for the router: down, or up with `reverse`.
@@ -298,5 +307,6 @@ impl Instance {
             }
         }
         self.last_error = error;
+        self.error_from_effects = false;
     }
 }

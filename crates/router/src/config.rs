@@ -64,6 +64,9 @@ pub struct RouterConfig {
     /// (keepalived's default is true; RFC 9568's is false). The owner always accepts.
     pub accept: bool,
     /// Our own primary address on the link (the source of our adverts), used for tie-breaks.
+    /// Unspecified (0.0.0.0 or `::`) while the interface has none yet: such a router takes no
+    /// advert for its own and loses every tie on address until
+    /// [`Router::set_primary_address`](crate::Router::set_primary_address) gives it one.
     pub primary_address: IpAddr,
     /// How many advert intervals make up Master_Down_Interval (keepalived `down_timer_adverts`,
     /// RFC value 3), 1–100.
@@ -136,9 +139,6 @@ impl RouterConfig {
         if self.preempt_delay_us > 1_000 * SECOND_US {
             return Err(ConfigError::PreemptDelay(self.preempt_delay_us));
         }
-        if self.primary_address.is_unspecified() {
-            return Err(ConfigError::UnspecifiedPrimaryAddress);
-        }
         Ok(())
     }
 }
@@ -156,8 +156,6 @@ pub enum ConfigError {
     DownTimerAdverts(u32),
     /// `preempt_delay` above 1000 s.
     PreemptDelay(u64),
-    /// The primary address is 0.0.0.0 or `::`.
-    UnspecifiedPrimaryAddress,
 }
 
 impl fmt::Display for ConfigError {
@@ -185,9 +183,6 @@ impl fmt::Display for ConfigError {
                 write!(f, "down_timer_adverts {n}: must be 1 to 100")
             }
             ConfigError::PreemptDelay(us) => write!(f, "preempt_delay {us} us: at most 1000 s"),
-            ConfigError::UnspecifiedPrimaryAddress => {
-                write!(f, "the primary (source) address must not be unspecified")
-            }
         }
     }
 }

@@ -287,9 +287,19 @@ impl Router {
         )
     }
 
-    /// The configuration the router was built with.
+    /// The configuration the router was built with (and the primary address it has now).
     pub fn config(&self) -> &RouterConfig {
         &self.config
+    }
+
+    /// Our primary address changed (the interface got its first address, or another one after
+    /// coming back): later tie-breaks and own-advert checks use it, and a Master reports it as
+    /// the master's address.
+    pub fn set_primary_address(&mut self, address: IpAddr) {
+        self.config.primary_address = address;
+        if self.state == State::Master {
+            self.master_address = Some(address);
+        }
     }
 
     /// Cumulative counters.

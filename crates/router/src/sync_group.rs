@@ -43,6 +43,11 @@ impl SyncGroup {
         &self.members[index]
     }
 
+    /// Gives member `index` its (new) primary address; see [`Router::set_primary_address`].
+    pub fn set_primary_address(&mut self, index: usize, address: std::net::IpAddr) {
+        self.members[index].set_primary_address(address);
+    }
+
     /// The earliest deadline of any member.
     pub fn next_deadline(&self) -> Option<Micros> {
         self.members.iter().filter_map(Router::next_deadline).min()

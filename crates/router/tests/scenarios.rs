@@ -535,6 +535,31 @@ fn master_steps_down_on_equal_priority_from_higher_address() {
 }
 
 #[test]
+fn unknown_primary_address_loses_ties_until_the_interface_gets_one() {
+    let mut unknown = config(100);
+    unknown.primary_address = ip("0.0.0.0");
+    let mut router = master(unknown.clone());
+    step(&mut router, advert(LOWER_PEER, 100, 100), 4_000_000);
+    assert_eq!(
+        router.state(),
+        State::Backup,
+        "0.0.0.0 loses a tie even to the lowest peer"
+    );
+
+    let mut router = master(unknown);
+    router.set_primary_address(ip(OURS));
+    assert_eq!(router.master_address(), Some(ip(OURS)));
+    let out = step(&mut router, advert(LOWER_PEER, 100, 100), 4_000_000);
+    assert_eq!(router.state(), State::Master);
+    assert_eq!(sent_priorities(&out), vec![100]);
+    let out = step(&mut router, advert(OURS, 100, 100), 4_100_000);
+    assert!(
+        out.contains(&Action::Anomaly(Anomaly::OwnAddress { src: ip(OURS) })),
+        "an advert from the new address is our own: {out:?}"
+    );
+}
+
+#[test]
 fn master_keeps_role_on_equal_priority_from_lower_address_and_asserts() {
     let mut router = master(config(100));
     let out = step(&mut router, advert(LOWER_PEER, 100, 100), 4_000_000);
@@ -854,12 +879,6 @@ fn config_validation_rejects_out_of_range_values() {
     assert_eq!(
         Router::new(bad).unwrap_err(),
         ConfigError::DownTimerAdverts(0)
-    );
-    let mut bad = config(100);
-    bad.primary_address = ip("0.0.0.0");
-    assert_eq!(
-        Router::new(bad).unwrap_err(),
-        ConfigError::UnspecifiedPrimaryAddress
     );
     let mut bad = config(100);
     bad.preempt_delay_us = 1_001_000_000;
