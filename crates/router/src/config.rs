@@ -158,6 +158,9 @@ pub enum ConfigError {
     PreemptDelay(u64),
     /// The primary address is 0.0.0.0 or `::`.
     UnspecifiedPrimaryAddress,
+    /// [`crate::Router::reconfigure`] was given another VRID or version: that is another virtual
+    /// router, to be built anew.
+    IdentityChanged,
 }
 
 impl fmt::Display for ConfigError {
@@ -188,6 +191,10 @@ impl fmt::Display for ConfigError {
             ConfigError::UnspecifiedPrimaryAddress => {
                 write!(f, "the primary (source) address must not be unspecified")
             }
+            ConfigError::IdentityChanged => write!(
+                f,
+                "the VRID or the VRRP version changed: the virtual router must be rebuilt"
+            ),
         }
     }
 }
