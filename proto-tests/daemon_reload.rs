@@ -110,9 +110,13 @@ fn daemon_reload_invalid_config_on_sighup_changes_nothing() {
         .map(|e| e.as_str().unwrap().to_owned())
         .collect();
     assert!(
-        errors.iter().any(|e| e.starts_with(&format!("{config_path}:"))
-            && e.contains("priority")
-            && e.split(':').nth(1).is_some_and(|l| l.parse::<u32>().is_ok())),
+        errors
+            .iter()
+            .any(|e| e.starts_with(&format!("{config_path}:"))
+                && e.contains("priority")
+                && e.split(':')
+                    .nth(1)
+                    .is_some_and(|l| l.parse::<u32>().is_ok())),
         "errors with file:line:col: {errors:?}"
     );
     assert!(
@@ -135,9 +139,11 @@ fn daemon_reload_invalid_config_on_sighup_changes_nothing() {
     assert_eq!(code, 1, "vipd reload of an invalid file: {text}");
     assert!(text.contains("rejected"), "{text}");
     let dir = vipd_a.runtime_dir.to_str().unwrap();
-    let status_text =
-        String::from_utf8_lossy(&a.exec(&[vipd_binary(), "status", "--runtime-dir", dir]).stdout)
-            .into_owned();
+    let status_text = String::from_utf8_lossy(
+        &a.exec(&[vipd_binary(), "status", "--runtime-dir", dir])
+            .stdout,
+    )
+    .into_owned();
     assert!(
         status_text.contains("rejected") && status_text.contains(&errors[0]),
         "text status: {status_text}"
@@ -192,7 +198,11 @@ fn daemon_reload_adding_a_vip_to_the_master_needs_no_transition() {
     assert_stays(&vipd_a, "gw-a", INSTANCE, "MASTER");
     assert_stays(&vipd_b, "gw-b", INSTANCE, "BACKUP");
     assert_eq!(counter(&vipd_a, "become_master"), 1, "gw-a");
-    assert_eq!(counter(&vipd_b, "become_master"), 0, "gw-b never became master");
+    assert_eq!(
+        counter(&vipd_b, "become_master"),
+        0,
+        "gw-b never became master"
+    );
     assert_sole_master(&routers, 0, SECOND_VIP);
     assert_sole_master(&routers, 0, VIP);
     // About 10 adverts a second, no burst: the ~2.5 s since the first sample would allow 25.
@@ -275,9 +285,14 @@ fn daemon_reload_adding_an_instance_starts_it() {
         &config_of(&[first, instance_line("VI_2", 86, 150, "0.1", &[OTHER_VIP])]),
     );
     assert!(text.contains("VI_2: added"), "{text}");
-    wait_for(Duration::from_secs(5), "gw-a VI_2 MASTER with its VIP", || {
-        vipd_a.state_of("VI_2").as_deref() == Some("MASTER") && a.has_addr("eth0", "192.0.2.110")
-    });
+    wait_for(
+        Duration::from_secs(5),
+        "gw-a VI_2 MASTER with its VIP",
+        || {
+            vipd_a.state_of("VI_2").as_deref() == Some("MASTER")
+                && a.has_addr("eth0", "192.0.2.110")
+        },
+    );
     assert!(counter_of(&vipd_a, "VI_2", "adverts_sent") > 0);
     assert_stays(&vipd_a, "gw-a", INSTANCE, "MASTER");
     assert_eq!(counter(&vipd_a, "become_master"), 1);
@@ -301,7 +316,10 @@ fn daemon_reload_raising_the_backup_priority_lets_it_preempt() {
     assert_sole_master(&routers, 0, VIP);
 
     let text = reload_with(&b, &vipd_b, &v3_config(87, 200, VIP, ""));
-    assert!(text.contains("VI_1: changed, state kept (BACKUP)"), "{text}");
+    assert!(
+        text.contains("VI_1: changed, state kept (BACKUP)"),
+        "{text}"
+    );
     wait_state(&vipd_b, "gw-b preempting", "MASTER", Duration::from_secs(3));
     wait_state(&vipd_a, "gw-a yielding", "BACKUP", Duration::from_secs(3));
     assert_sole_master(&routers, 1, VIP);
