@@ -329,3 +329,40 @@ fn daemon_reload_raising_the_backup_priority_lets_it_preempt() {
     assert_eq!(counter(&vipd_a, "release_master"), 1);
     assert_stays(&vipd_b, "gw-b", INSTANCE, "MASTER");
 }
+
+#[test]
+fn daemon_reload_removing_a_vmac_instance_deletes_its_vmac_and_restores_sysctls() {
+    let lab = Lab::new("daemon_reload_remove_vmac");
+    let a = lab.add_node("gw-a");
+    a.add_addr("192.0.2.1/24");
+    let arp_ignore = || {
+        a.exec_stdout(&["sysctl", "-n", "net.ipv4.conf.eth0.arp_ignore"])
+            .trim()
+            .to_owned()
+    };
+    let original = arp_ignore();
+    let keep = instance_line(INSTANCE, 89, 150, "0.1", &[VIP]);
+    let vmac = instance_line("VI_2", 88, 150, "0.1", &[OTHER_VIP])
+        .replace("interface: eth0,", "interface: eth0, use_vmac: true,");
+    let vipd_a = a.start_vipd(&config_of(&[keep.clone(), vmac]));
+    wait_for(Duration::from_secs(5), "VI_2 MASTER on vrrp.88", || {
+        vipd_a.state_of("VI_2").as_deref() == Some("MASTER") && a.has_addr("vrrp.88", "192.0.2.110")
+    });
+    assert_ne!(
+        arp_ignore(),
+        original,
+        "use_vmac sets arp_ignore on the parent"
+    );
+
+    let text = reload_with(&a, &vipd_a, &config_of(&[keep]));
+    assert!(text.contains("VI_2: removed"), "{text}");
+    wait_for(Duration::from_secs(3), "vrrp.88 deleted", || {
+        !a.try_exec(&["ip", "link", "show", "vrrp.88"])
+            .status
+            .success()
+    });
+    assert_eq!(arp_ignore(), original, "eth0 arp_ignore restored");
+    assert!(vipd_a.instance("VI_2").is_none());
+    assert_stays(&vipd_a, "gw-a", INSTANCE, "MASTER");
+    assert!(a.has_addr("eth0", vip_addr(VIP)));
+}
