@@ -239,7 +239,6 @@ fn daemon_reload_removing_an_instance_hands_over_through_priority_zero() {
     });
 
     let text = reload_with(&a, &vipd_a, &config_of(&[keep]));
-    let reloaded = Instant::now();
     assert!(text.contains("VI_2: removed"), "{text}");
     let took = time_until(Duration::from_secs(5), || {
         vipd_b.state_of("VI_2").as_deref() == Some("MASTER")
@@ -255,8 +254,8 @@ fn daemon_reload_removing_an_instance_hands_over_through_priority_zero() {
         vipd_b.instance("VI_2")
     );
     assert!(
-        reloaded.elapsed() < Duration::from_secs(2) || took < Duration::from_secs(2),
-        "takeover took {took:?}, as if by Master_Down_Interval"
+        took < Duration::from_secs(2),
+        "takeover took {took:?}: Master_Down_Interval (~3.6 s), not Skew_Time (~0.6 s) after a priority-0 advert"
     );
     assert!(!a.has_addr("eth0", "192.0.2.110"), "gw-a kept VI_2's VIP");
     wait_for(Duration::from_secs(3), "gw-b holds VI_2's VIP", || {
