@@ -25,9 +25,6 @@ use crate::system::socket::{Family, PacketMeta, VrrpSocket};
 use crate::system::sysctl::{Sysctl, SysctlRegistry};
 use crate::system::timer::DeadlineTimer;
 
-#[path = "reload.rs"]
-mod reload;
-
 /// A datagram read by a socket's reader task.
 struct Received {
     socket: usize,
@@ -1188,3 +1185,7 @@ pub fn state_name(state: router::State) -> &'static str {
         router::State::Fault => "FAULT",
     }
 }
+
+// A child module, so that the reload logic can use the daemon's private state and helpers.
+#[path = "reload.rs"]
+mod reload;
