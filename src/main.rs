@@ -42,6 +42,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the running daemon re-read its configuration file (as SIGHUP does) and print what
+    /// changed (exit 0 applied, 1 rejected and nothing changed, 2 daemon unreachable).
+    Reload {
+        #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
+        runtime_dir: PathBuf,
+    },
     /// Print VRRP packets read from a pcap file or captured on an interface.
     Sniff(vipd::sniff::SniffArgs),
 }
@@ -55,6 +61,7 @@ fn main() {
         } => vipd::daemon::run(&config, &runtime_dir),
         Command::Check { config } => vipd::daemon::check(&config),
         Command::Status { runtime_dir, json } => vipd::daemon::print_status(&runtime_dir, json),
+        Command::Reload { runtime_dir } => vipd::daemon::request_reload(&runtime_dir),
         Command::Sniff(args) => vipd::sniff::run(&args),
     };
     std::process::exit(code);

@@ -1,5 +1,6 @@
 //! The control socket: a Unix stream socket (mode 0600) in the runtime directory. A client writes one
-//! command line (`status`), the daemon answers with one JSON document and closes the connection.
+//! command line (`status` or `reload`), the daemon answers with one JSON document and closes the
+//! connection.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -10,14 +11,20 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::status::StatusReport;
+use super::status::{ReloadReport, StatusReport};
 
 pub const SOCKET_NAME: &str = "vipd.sock";
 
 /// A request from a control client, answered by the event loop.
 pub enum ControlRequest {
     Status(oneshot::Sender<StatusReport>),
+    /// Re-read the configuration file and apply it.
+    Reload(oneshot::Sender<ReloadReport>),
 }
+
+/// How long a client waits for the daemon's answer: a reload may wait for the reconciler to
+/// remove the addresses of removed instances before their priority-0 adverts leave.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn socket_path(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join(SOCKET_NAME)
@@ -45,8 +52,7 @@ pub fn serve(runtime_dir: &Path, requests: mpsc::Sender<ControlRequest>) -> io::
             };
             let requests = requests.clone();
             tokio::spawn(async move {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(5), answer(stream, requests)).await;
+                let _ = tokio::time::timeout(ANSWER_TIMEOUT, answer(stream, requests)).await;
             });
         }
     });
@@ -68,6 +74,16 @@ async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> i
                 Err(_) => return Ok(()),
             }
         }
+        "reload" => {
+            let (tx, rx) = oneshot::channel();
+            if requests.send(ControlRequest::Reload(tx)).await.is_err() {
+                return Ok(());
+            }
+            match rx.await {
+                Ok(report) => serde_json::to_string(&report).map_err(io::Error::other)?,
+                Err(_) => return Ok(()),
+            }
+        }
         other => serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string(),
     };
     write.write_all(reply.as_bytes()).await?;
@@ -77,6 +93,25 @@ async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> i
 
 /// Client side, used by `vipd status`: sends `status` and returns the report.
 pub fn query_status(runtime_dir: &Path) -> Result<StatusReport, String> {
+    let text = request(runtime_dir, "status", Duration::from_secs(5))?;
+    serde_json::from_str(&text).map_err(|e| unreadable(runtime_dir, e))
+}
+
+/// Client side, used by `vipd reload`: asks the daemon to reload and returns what it did.
+pub fn request_reload(runtime_dir: &Path) -> Result<ReloadReport, String> {
+    let text = request(runtime_dir, "reload", ANSWER_TIMEOUT)?;
+    serde_json::from_str(&text).map_err(|e| unreadable(runtime_dir, e))
+}
+
+fn unreadable(runtime_dir: &Path, e: serde_json::Error) -> String {
+    format!(
+        "{}: unreadable answer: {e}",
+        socket_path(runtime_dir).display()
+    )
+}
+
+/// Sends one command line and returns the whole answer.
+fn request(runtime_dir: &Path, command: &str, timeout: Duration) -> Result<String, String> {
     use std::io::{Read, Write};
     let path = socket_path(runtime_dir);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
@@ -85,13 +120,16 @@ pub fn query_status(runtime_dir: &Path) -> Result<StatusReport, String> {
             path.display()
         )
     })?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    stream.set_read_timeout(Some(timeout)).ok();
     stream
-        .write_all(b"status\n")
+        .write_all(format!("{command}\n").as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut text = String::new();
     stream
         .read_to_string(&mut text)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: unreadable answer: {e}", path.display()))
+    if text.is_empty() {
+        return Err(format!("{}: vipd closed without answering", path.display()));
+    }
+    Ok(text)
 }

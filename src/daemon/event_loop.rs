@@ -2,6 +2,7 @@
 //! requests and signals come in, router actions go out to sockets and to the reconciler.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use vipd_wire as wire;
 use super::control::ControlRequest;
 use super::effects::{self, Effect, EffectReport};
 use super::instance::{virtual_mac, Instance};
-use super::status::{InstanceStatus, StatusReport, VipStatus};
+use super::status::{InstanceStatus, ReloadReport, StatusReport, VipStatus};
 use crate::system::announce;
 use crate::system::netlink::{AddrGenMode, MacvlanSpec, NetEvent, Netlink, VmacMode};
 use crate::system::nft::NftTable;
@@ -68,6 +69,9 @@ fn poll_sockets(
 pub struct Daemon {
     start: Instant,
     config: config::Config,
+    /// The file given to `vipd run -c`, read again on reload.
+    config_path: PathBuf,
+    last_reload: Option<ReloadReport>,
     instances: Vec<Instance>,
     groups: Vec<SyncGroup>,
     /// Instance index of each group member.
@@ -94,6 +98,7 @@ impl Daemon {
     /// Sets up everything that does not depend on a particular instance, then each instance.
     pub async fn start(
         config: config::Config,
+        config_path: PathBuf,
         control_rx: mpsc::Receiver<ControlRequest>,
     ) -> Result<Daemon, String> {
         let netlink = Netlink::new().map_err(|e| e.to_string())?;
@@ -156,6 +161,8 @@ impl Daemon {
         let mut daemon = Daemon {
             start: Instant::now(),
             config,
+            config_path,
+            last_reload: None,
             instances,
             groups: Vec::new(),
             group_members,
@@ -416,32 +423,40 @@ impl Daemon {
         self.groups = self
             .group_members
             .iter()
-            .map(|members| {
-                let routers = members
-                    .iter()
-                    .map(|&i| {
-                        router::Router::new(self.instances[i].router_config())
-                            .expect("config validation guarantees a valid router configuration")
-                    })
-                    .collect();
-                SyncGroup::new(routers)
-            })
+            .map(|members| self.build_group(members))
             .collect();
     }
 
+    /// The routers of one sync group (a lone instance is a group of one), still in Initialize.
+    fn build_group(&self, members: &[usize]) -> SyncGroup {
+        let routers = members
+            .iter()
+            .map(|&i| {
+                router::Router::new(self.instances[i].router_config())
+                    .expect("config validation guarantees a valid router configuration")
+            })
+            .collect();
+        SyncGroup::new(routers)
+    }
+
     fn startup(&mut self) {
+        for g in 0..self.groups.len() {
+            self.start_group(g);
+        }
+    }
+
+    /// Starts one group's routers; a member without a usable interface goes to Fault at once.
+    fn start_group(&mut self, g: usize) {
         let now = self.now();
         let mut out = std::mem::take(&mut self.actions);
-        for g in 0..self.groups.len() {
-            self.groups[g].startup(now, &mut out);
-            self.apply(g, &mut out);
-            for m in 0..self.group_members[g].len() {
-                let index = self.group_members[g][m];
-                if !self.instances[index].usable() {
-                    self.instances[index].router_sees_link_up = false;
-                    self.groups[g].handle(m, Input::InterfaceDown, now, &mut out);
-                    self.apply(g, &mut out);
-                }
+        self.groups[g].startup(now, &mut out);
+        self.apply(g, &mut out);
+        for m in 0..self.group_members[g].len() {
+            let index = self.group_members[g][m];
+            if !self.instances[index].usable() {
+                self.instances[index].router_sees_link_up = false;
+                self.groups[g].handle(m, Input::InterfaceDown, now, &mut out);
+                self.apply(g, &mut out);
             }
         }
         self.actions = out;
@@ -821,6 +836,9 @@ impl Daemon {
                     self.close_sockets_on(link.ifindex);
                 }
                 for index in 0..self.instances.len() {
+                    if self.instances[index].retired {
+                        continue;
+                    }
                     self.track_link(index, &link);
                     let instance = &self.instances[index];
                     let parent = instance.ifindex == Some(link.ifindex)
@@ -1043,6 +1061,7 @@ impl Daemon {
         let instances = self
             .instances
             .iter()
+            .filter(|i| !i.retired)
             .map(|i| {
                 let r = self.groups[i.group].member(i.member);
                 let on_interface = |vip: &super::effects::VipSpec| {
@@ -1095,6 +1114,7 @@ impl Daemon {
             uptime_ms: now.0 / 1000,
             instances,
             errors: self.errors.clone(),
+            last_reload: self.last_reload.clone(),
         }
     }
 
@@ -1132,7 +1152,8 @@ impl Daemon {
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 _ = sighup.recv() => {
-                    tracing::warn!("SIGHUP: configuration reload is not supported yet; restart vipd to apply changes");
+                    tracing::info!("SIGHUP: reloading {}", self.config_path.display());
+                    self.reload().await;
                 }
                 (socket, result) = packets => self.on_read(socket, result, &batch),
                 _ = self.timer.expired() => self.on_timers(),
@@ -1140,6 +1161,7 @@ impl Daemon {
                 Some(report) = self.reports.recv() => self.on_effect_report(report),
                 Some(request) = self.control_rx.recv() => match request {
                     ControlRequest::Status(reply) => { let _ = reply.send(self.status()); }
+                    ControlRequest::Reload(reply) => { let _ = reply.send(self.reload().await); }
                 },
             }
         }
@@ -1299,3 +1321,7 @@ pub fn state_name(state: router::State) -> &'static str {
         router::State::Fault => "FAULT",
     }
 }
+
+// A child module, so that the reload logic can use the daemon's private state and helpers.
+#[path = "reload.rs"]
+mod reload;

@@ -65,6 +65,9 @@ pub struct Instance {
     pub announce_after_install: bool,
     /// Opened on first use, reopened when the interface changes.
     pub frame_sender: Option<announce::FrameSender>,
+    /// Removed by a reload. Its slot stays, so that indices held elsewhere (reconciler reports
+    /// still in flight) never land on another instance; nothing refers to it any more.
+    pub retired: bool,
 }
 
 /// One `track_interface` entry as last seen.
@@ -208,7 +211,33 @@ impl Instance {
             garp: None,
             announce_after_install: false,
             frame_sender: None,
+            retired: false,
         }
+    }
+
+    /// Takes a changed configuration of the same virtual router (same interface, VRID, family,
+    /// version, VMAC and peers, which a reload checks): what is derived from the configuration
+    /// is rebuilt; where the instance lives on the system, what it installed, its counters and
+    /// what was last seen of each tracked interface (by name) are kept.
+    pub fn adopt_config(&mut self, cfg: config::Instance) {
+        let fresh = Instance::new(cfg, self.group, self.member);
+        self.tracked = fresh
+            .tracked
+            .into_iter()
+            .map(|new| {
+                self.tracked
+                    .iter()
+                    .find(|old| old.name == new.name)
+                    .cloned()
+                    .unwrap_or(new)
+            })
+            .collect();
+        self.advert = fresh.advert;
+        self.destinations = fresh.destinations;
+        self.vips = fresh.vips;
+        self.flavour = fresh.flavour;
+        self.auth = fresh.auth;
+        self.cfg = fresh.cfg;
     }
 
     /// What received adverts are checked against.

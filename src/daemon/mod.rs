@@ -1,5 +1,6 @@
 //! The tokio event loop: feeds packets, timers, link events and signals to the routers and applies their
-//! actions through `system`; the control socket and status. Entry points of `vipd run|check|status`.
+//! actions through `system`; the control socket, status and configuration reload. Entry points of
+//! `vipd run|check|status|reload`.
 
 pub mod control;
 pub mod effects;
@@ -94,6 +95,26 @@ pub fn print_status(runtime_dir: &Path, json: bool) -> i32 {
     }
 }
 
+/// `vipd reload`: asks the running daemon to re-read its configuration file. Exit 0 when the new
+/// configuration was applied, 1 when it was rejected (nothing changed), 2 when the daemon cannot
+/// be reached.
+pub fn request_reload(runtime_dir: &Path) -> i32 {
+    match control::request_reload(runtime_dir) {
+        Ok(report) => {
+            print!("{}", report.render_text());
+            if report.applied {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("vipd reload: {e}");
+            2
+        }
+    }
+}
+
 /// Tells systemd (Type=notify) that vipd is up; a no-op when not started by systemd.
 pub(crate) fn notify_ready() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -140,7 +161,13 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
             tracing::error!("control socket in {}: {e}", runtime_dir.display());
             return 1;
         }
-        let code = match event_loop::Daemon::start(loaded.config, control_rx).await {
+        let code = match event_loop::Daemon::start(
+            loaded.config,
+            config_path.to_owned(),
+            control_rx,
+        )
+        .await
+        {
             Ok(daemon) => daemon.run().await,
             Err(e) => {
                 tracing::error!("cannot start: {e}");

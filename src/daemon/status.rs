@@ -10,6 +10,59 @@ pub struct StatusReport {
     pub instances: Vec<InstanceStatus>,
     /// System errors not tied to one instance (e.g. a failed netlink subscription).
     pub errors: Vec<String>,
+    /// The outcome of the last configuration reload (SIGHUP or `vipd reload`), if one happened.
+    /// A rejected reload stays here until a later one is applied.
+    #[serde(default)]
+    pub last_reload: Option<ReloadReport>,
+}
+
+/// What a configuration reload did, as `vipd reload` prints it and status shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// When it happened (UTC, `2024-05-01T12:00:00Z`).
+    pub at: String,
+    /// The configuration file that was read.
+    pub file: String,
+    /// Whether the new configuration was applied; false when it was rejected and nothing changed.
+    pub applied: bool,
+    /// Why it was rejected: each error as `vipd check` prints it (`file:line:col: key: message`).
+    pub errors: Vec<String>,
+    /// Warnings about the new file (non-fatal).
+    pub warnings: Vec<String>,
+    /// What changed, one line per instance (`VI_1: changed, state kept`, `VI_2: added`, …).
+    pub changes: Vec<String>,
+    /// Changes that were not applied because they need vipd restarted.
+    pub needs_restart: Vec<String>,
+}
+
+impl ReloadReport {
+    /// The lines `vipd reload` and `vipd status` print.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        if self.applied {
+            let _ = writeln!(out, "reload at {}: {} applied", self.at, self.file);
+        } else {
+            let _ = writeln!(
+                out,
+                "reload at {}: {} rejected, nothing changed",
+                self.at, self.file
+            );
+        }
+        for e in &self.errors {
+            let _ = writeln!(out, "    error: {e}");
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "    warning: {w}");
+        }
+        for c in &self.changes {
+            let _ = writeln!(out, "    {c}");
+        }
+        for r in &self.needs_restart {
+            let _ = writeln!(out, "    needs a restart: {r}");
+        }
+        out
+    }
 }
 
 /// One virtual router.
@@ -91,6 +144,9 @@ impl StatusReport {
         );
         for e in &self.errors {
             let _ = writeln!(out, "error: {e}");
+        }
+        if let Some(reload) = &self.last_reload {
+            out.push_str(&reload.render_text());
         }
         for i in &self.instances {
             let _ = writeln!(

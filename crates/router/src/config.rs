@@ -156,6 +156,9 @@ pub enum ConfigError {
     DownTimerAdverts(u32),
     /// `preempt_delay` above 1000 s.
     PreemptDelay(u64),
+    /// [`crate::Router::reconfigure`] was given another VRID or version: that is another virtual
+    /// router, to be built anew.
+    IdentityChanged,
 }
 
 impl fmt::Display for ConfigError {
@@ -183,6 +186,10 @@ impl fmt::Display for ConfigError {
                 write!(f, "down_timer_adverts {n}: must be 1 to 100")
             }
             ConfigError::PreemptDelay(us) => write!(f, "preempt_delay {us} us: at most 1000 s"),
+            ConfigError::IdentityChanged => write!(
+                f,
+                "the VRID or the VRRP version changed: the virtual router must be rebuilt"
+            ),
         }
     }
 }

@@ -237,6 +237,49 @@ impl Router {
         }
     }
 
+    /// Applies a changed configuration of the same virtual router without restarting it
+    /// (keepalived's reload): the state, its deadline, the master heard and the counters are
+    /// kept. Only the VRID and the version identify the router; when either differs the caller must
+    /// build a new router instead, and [`ConfigError::IdentityChanged`] says so.
+    ///
+    /// Nothing is sent at once: a Master advertises its new priority and interval with its next
+    /// scheduled advert, and the RFC rules then decide (a Backup that now out-ranks the master and
+    /// may preempt discards its adverts and takes over when its down timer runs out; a Master that
+    /// now ranks below a Backup hears it take over). Only a change of the tracked objects' verdict
+    /// can move the router at once, as [`Input::TrackedObjectChanged`] would (Fault in or out).
+    pub fn reconfigure(
+        &mut self,
+        config: RouterConfig,
+        now: Micros,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ConfigError> {
+        config.validate()?;
+        if config.vrid != self.config.vrid || config.version != self.config.version {
+            return Err(ConfigError::IdentityChanged);
+        }
+        let was_tracked_fault = self.tracked_fault();
+        if config.preempt_delay_us != self.config.preempt_delay_us || !config.preempt {
+            self.preempt_allowed_at = None;
+        }
+        self.tracked_up = config.tracked.iter().map(|t| t.up).collect();
+        self.config = config;
+        self.effective_priority = self.compute_effective_priority();
+        if self.state == State::Master {
+            self.master_address = Some(self.config.primary_address);
+        }
+        // A v3 Backup keeps the interval it learned from the master; everyone else uses its own.
+        if self.state == State::Master || self.config.version == Version::V2 {
+            self.master_adver_interval_us = self.own_interval_us();
+        }
+        let tracked_fault = self.tracked_fault();
+        if tracked_fault && !was_tracked_fault && self.is_running() {
+            self.enter_fault(now, Reason::TrackFailed, out);
+        } else if !tracked_fault && self.state == State::Fault {
+            self.try_leave_fault(now, Reason::TrackRecovered, out);
+        }
+        Ok(())
+    }
+
     /// When the caller must next deliver [`Input::Timer`], if ever.
     pub fn next_deadline(&self) -> Option<Micros> {
         self.deadline

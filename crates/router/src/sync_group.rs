@@ -2,6 +2,7 @@
 //! Master or Backup on its own, the others follow; while any member has a fault of its own, every
 //! member is held in Fault, and they all come back together.
 
+use crate::config::{ConfigError, RouterConfig};
 use crate::router::{Action, GroupCommand, Input, Reason, Router, State};
 use crate::time::Micros;
 
@@ -95,9 +96,43 @@ impl SyncGroup {
         self.settle_faults(now, out);
     }
 
+    /// Applies a changed configuration to one member with [`Router::reconfigure`] (state kept),
+    /// then lets the others follow whatever that changed (e.g. a member leaving Fault because a
+    /// tracked interface it no longer tracks was down).
+    pub fn reconfigure(
+        &mut self,
+        member: usize,
+        config: RouterConfig,
+        now: Micros,
+        out: &mut Vec<MemberAction>,
+    ) -> Result<(), ConfigError> {
+        let mut result = Ok(());
+        self.deliver_with(member, out, |router, actions| {
+            result = router.reconfigure(config, now, actions);
+        });
+        result?;
+        while let Some((index, command)) = self.commands.pop() {
+            self.deliver(index, Input::SyncGroup(command), now, out);
+        }
+        self.settle_faults(now, out);
+        Ok(())
+    }
+
     fn deliver(&mut self, member: usize, input: Input, now: Micros, out: &mut Vec<MemberAction>) {
+        self.deliver_with(member, out, |router, actions| {
+            router.handle(input, now, actions)
+        });
+    }
+
+    /// Runs `step` on one member and queues the commands that make the others follow it.
+    fn deliver_with(
+        &mut self,
+        member: usize,
+        out: &mut Vec<MemberAction>,
+        step: impl FnOnce(&mut Router, &mut Vec<Action>),
+    ) {
         self.scratch.clear();
-        self.members[member].handle(input, now, &mut self.scratch);
+        step(&mut self.members[member], &mut self.scratch);
         let mut follow = None;
         for &action in &self.scratch {
             if let Action::Transition { to, reason, from } = action {
