@@ -58,6 +58,8 @@ const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 
 static POLICY: RwLock<Option<Arc<Policy>>> = RwLock::new(None);
 
+// Until the event loop calls it at start, keepalived's defaults apply (see `current_policy`).
+#[allow(dead_code)]
 /// Resolves `global_defs`' script and FIFO settings and makes them the policy of every later
 /// [`run`] and [`run_group`]. Call once at start, before the first transition; an error (an
 /// unknown user or group, a FIFO path that is not a FIFO) means the configuration cannot be run.
@@ -78,10 +80,12 @@ fn current_policy() -> Arc<Policy> {
     }
     let mut slot = POLICY.write().unwrap_or_else(|e| e.into_inner());
     slot.get_or_insert_with(|| {
-        Arc::new(Policy::resolve(&config::GlobalDefs::default()).unwrap_or_else(|e| {
-            tracing::warn!("notify scripts: {e}; running them as root");
-            Policy::root()
-        }))
+        Arc::new(
+            Policy::resolve(&config::GlobalDefs::default()).unwrap_or_else(|e| {
+                tracing::warn!("notify scripts: {e}; running them as root");
+                Policy::root()
+            }),
+        )
     })
     .clone()
 }
@@ -92,10 +96,7 @@ impl Policy {
         let (user, uid, gid) = match &global.script_user {
             Some(script_user) => {
                 let (uid, user_gid) = lookup_user(&script_user.user)?.ok_or_else(|| {
-                    format!(
-                        "script_user: user \"{}\" does not exist",
-                        script_user.user
-                    )
+                    format!("script_user: user \"{}\" does not exist", script_user.user)
                 })?;
                 match &script_user.group {
                     Some(group) => {
@@ -346,6 +347,8 @@ pub fn run(instance: &config::Instance, state: State, priority: u8) {
     );
 }
 
+// The event loop calls it on a sync group's transition once that is hooked up.
+#[allow(dead_code)]
 /// Starts the scripts configured for sync group `group` entering `state` (every member is in
 /// `state`) and writes the FIFO line. keepalived sends priority 0 for a group.
 pub fn run_group(group: &config::SyncGroup, state: State) {
@@ -401,7 +404,9 @@ fn command(
     match policy.verdict(command) {
         Verdict::Run => {}
         Verdict::RunInsecure(why) => {
-            tracing::warn!("notify script `{command}`: {why} (enable_script_security would refuse it)")
+            tracing::warn!(
+                "notify script `{command}`: {why} (enable_script_security would refuse it)"
+            )
         }
         Verdict::Refuse(why) => return Err(why),
     }
@@ -447,5 +452,301 @@ fn spawn(policy: &Policy, name: &str, script: &str, args: &[&str]) {
         Err(e) => {
             tracing::warn!(instance = %name, user = %policy.user, "cannot start notify script `{script}`: {e}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! These tests change file owners and run scripts as `nobody`: they need root, like the
+    //! namespace tests. Each uses its own directory under /tmp, removed on drop.
+
+    use super::*;
+    use std::os::unix::fs::chown;
+    use std::time::Duration;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            assert!(
+                unsafe { libc::geteuid() } == 0,
+                "notify tests need root (chown, running scripts as another user)"
+            );
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = PathBuf::from(format!("/tmp/vipd-notify-{}-{tag}-{n}", std::process::id()));
+            std::fs::create_dir(&dir).unwrap();
+            set_mode(&dir, 0o755);
+            chown(&dir, Some(0), Some(0)).unwrap();
+            TempDir(dir)
+        }
+        fn script(&self, name: &str, body: &str) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            set_mode(&path, 0o755);
+            chown(&path, Some(0), Some(0)).unwrap();
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn nobody() -> (u32, u32) {
+        lookup_user("nobody").unwrap().expect("user nobody exists")
+    }
+
+    fn policy(uid: u32, gid: u32, security: bool) -> Policy {
+        Policy {
+            user: format!("{uid}:{gid}"),
+            uid,
+            gid,
+            security,
+            fifos: Vec::new(),
+        }
+    }
+
+    fn global_with(script_user: Option<(&str, Option<&str>)>) -> config::GlobalDefs {
+        config::GlobalDefs {
+            script_user: script_user.map(|(user, group)| config::ScriptUser {
+                user: user.into(),
+                group: group.map(Into::into),
+            }),
+            ..config::GlobalDefs::default()
+        }
+    }
+
+    /// Waits (at most 5 s) for a script to write `path`, and returns what it wrote.
+    fn wait_for_file(path: &Path) -> String {
+        for _ in 0..250 {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                if text.ends_with('\n') {
+                    return text;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{} was not written within 5 s", path.display());
+    }
+
+    #[test]
+    fn script_user_and_group_are_looked_up_and_unknown_ones_refused() {
+        let (uid, gid) = nobody();
+        let resolved = Policy::resolve(&global_with(Some(("nobody", None)))).unwrap();
+        assert_eq!((resolved.uid, resolved.gid), (uid, gid));
+        let root_group = Policy::resolve(&global_with(Some(("nobody", Some("root"))))).unwrap();
+        assert_eq!((root_group.uid, root_group.gid), (uid, 0));
+        let unknown = Policy::resolve(&global_with(Some(("vipd-no-such-user", None)))).unwrap_err();
+        assert!(
+            unknown.contains("\"vipd-no-such-user\" does not exist"),
+            "{unknown}"
+        );
+        let unknown = Policy::resolve(&global_with(Some(("nobody", Some("vipd-no-such-group")))))
+            .unwrap_err();
+        assert!(
+            unknown.contains("group \"vipd-no-such-group\""),
+            "{unknown}"
+        );
+        // Unset: keepalived_script when that user exists, else the daemon's own user.
+        let default = Policy::resolve(&global_with(None)).unwrap();
+        let expected = lookup_user("keepalived_script")
+            .unwrap()
+            .unwrap_or((unsafe { libc::getuid() }, unsafe { libc::getgid() }));
+        assert_eq!((default.uid, default.gid), expected);
+    }
+
+    #[test]
+    fn insecure_root_scripts_are_refused_with_security_and_warned_without() {
+        let dir = TempDir::new("secure");
+        let script = dir.script("master.sh", "true");
+        let command = format!("{} arg", script.display());
+        let (uid, gid) = nobody();
+        let strict = policy(0, 0, true);
+        let lax = policy(0, 0, false);
+        assert_eq!(strict.verdict(&command), Verdict::Run);
+
+        set_mode(&script, 0o757);
+        let Verdict::Refuse(why) = strict.verdict(&command) else {
+            panic!("world-writable script accepted");
+        };
+        assert!(why.contains("writable by anyone"), "{why}");
+        assert!(matches!(lax.verdict(&command), Verdict::RunInsecure(_)));
+        // Run as an unprivileged user, a script it could change gives it nothing new.
+        assert_eq!(policy(uid, gid, true).verdict(&command), Verdict::Run);
+
+        set_mode(&script, 0o775);
+        assert_eq!(
+            strict.verdict(&command),
+            Verdict::Run,
+            "group root may write"
+        );
+        chown(&script, None, Some(gid)).unwrap();
+        let Verdict::Refuse(why) = strict.verdict(&command) else {
+            panic!("script writable by a non-root group accepted");
+        };
+        assert!(why.contains(&format!("writable by group {gid}")), "{why}");
+
+        set_mode(&script, 0o755);
+        chown(&script, Some(uid), Some(0)).unwrap();
+        let Verdict::Refuse(why) = strict.verdict(&command) else {
+            panic!("script owned by nobody accepted");
+        };
+        assert!(why.contains(&format!("owned by uid {uid}")), "{why}");
+
+        // A writable directory above the script is as bad as a writable script.
+        chown(&script, Some(0), Some(0)).unwrap();
+        set_mode(&dir.0, 0o777);
+        let Verdict::Refuse(why) = strict.verdict(&command) else {
+            panic!("script in a world-writable directory accepted");
+        };
+        assert!(why.contains(&dir.0.display().to_string()), "{why}");
+        // /tmp itself is world-writable but sticky: only the directory below counted.
+        set_mode(&dir.0, 0o755);
+        assert_eq!(strict.verdict(&command), Verdict::Run);
+
+        // A symbolic link to an insecure script is checked where it points.
+        let target = dir.script("real.sh", "true");
+        set_mode(&target, 0o777);
+        let link = dir.0.join("link.sh");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(matches!(
+            strict.verdict(&link.display().to_string()),
+            Verdict::Refuse(_)
+        ));
+    }
+
+    #[test]
+    fn scripts_run_as_the_configured_user_and_refused_ones_do_not_run() {
+        let dir = TempDir::new("runas");
+        let out = dir.0.join("out");
+        std::fs::create_dir(&out).unwrap();
+        set_mode(&out, 0o777);
+        let script = dir.script(
+            "whoami.sh",
+            &format!("echo \"$(id -u) $(id -g) $*\" > {}/id", out.display()),
+        );
+        let (uid, gid) = nobody();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut child =
+                command(&policy(uid, gid, true), &script.display().to_string(), &[]).unwrap();
+            assert!(child.status().await.unwrap().success());
+        });
+        assert_eq!(wait_for_file(&out.join("id")), format!("{uid} {gid} \n"));
+
+        let scripts = config::Notify {
+            notify: Some(script.display().to_string()),
+            ..config::Notify::default()
+        };
+        std::fs::remove_file(out.join("id")).unwrap();
+        runtime.block_on(async {
+            notify(
+                &policy(uid, 0, true),
+                "GROUP",
+                "G1",
+                &scripts,
+                State::Master,
+                0,
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        });
+        assert_eq!(
+            wait_for_file(&out.join("id")),
+            format!("{uid} 0 GROUP G1 MASTER 0\n")
+        );
+
+        // As root, with security on, a world-writable script is not started at all.
+        let marker = out.join("ran");
+        let insecure = dir.script("insecure.sh", &format!("echo ran > {}", marker.display()));
+        set_mode(&insecure, 0o777);
+        let refused = command(&policy(0, 0, true), &insecure.display().to_string(), &[]);
+        assert!(refused.is_err());
+        runtime.block_on(async {
+            let insecure_scripts = config::Notify {
+                master: Some(insecure.display().to_string()),
+                ..config::Notify::default()
+            };
+            notify(
+                &policy(0, 0, true),
+                "INSTANCE",
+                "VI_1",
+                &insecure_scripts,
+                State::Master,
+                100,
+            );
+            // The secure script after it proves scripts were being started.
+            let mut child = command(
+                &policy(0, 0, true),
+                &format!("{} \"$@\"", script.display()),
+                &["done"],
+            )
+            .unwrap();
+            assert!(child.status().await.unwrap().success());
+        });
+        assert_eq!(wait_for_file(&out.join("id")), "0 0 done\n");
+        assert!(!marker.exists(), "the refused script ran");
+    }
+
+    #[test]
+    fn fifo_gets_one_keepalived_line_per_transition() {
+        let dir = TempDir::new("fifo");
+        let path = dir.0.join("vrrp.fifo");
+        let global = config::GlobalDefs {
+            vrrp_notify_fifo: Some(path.display().to_string()),
+            notify_fifo: Some(path.display().to_string()),
+            ..global_with(Some(("nobody", None)))
+        };
+        let policy = Policy::resolve(&global).unwrap();
+        assert_eq!(policy.fifos.len(), 1, "one path is opened once");
+        assert!(std::fs::metadata(&path).unwrap().file_type().is_fifo());
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let none = config::Notify::default();
+        runtime.block_on(async {
+            notify(&policy, "INSTANCE", "VI_1", &none, State::Master, 100);
+            notify(&policy, "INSTANCE", "VI_1", &none, State::Initialize, 0);
+            notify(&policy, "GROUP", "G1", &none, State::Backup, 0);
+        });
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut text).unwrap_or_default();
+        assert_eq!(
+            text,
+            "INSTANCE \"VI_1\" MASTER 100\nINSTANCE \"VI_1\" STOP 0\nGROUP \"G1\" BACKUP 0\n"
+        );
+
+        // Nobody reading and the pipe full: lines are dropped, the daemon never blocks.
+        drop(reader);
+        let line = fifo_line("INSTANCE", "VI_1", State::Master, "100");
+        let started = std::time::Instant::now();
+        for _ in 0..10_000 {
+            policy.write_fifos(&line);
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        let not_fifo = dir.0.join("plain");
+        std::fs::write(&not_fifo, "").unwrap();
+        let refused = Policy::resolve(&config::GlobalDefs {
+            notify_fifo: Some(not_fifo.display().to_string()),
+            ..config::GlobalDefs::default()
+        })
+        .unwrap_err();
+        assert!(refused.contains("not a FIFO"), "{refused}");
     }
 }

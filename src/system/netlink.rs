@@ -1826,7 +1826,7 @@ mod tests {
             },
             // The gateway is outside every prefix of d0: only onlink makes it acceptable.
             RouteSpec {
-                via: Some(v4("198.18.0.1")),
+                via: Some(v4("198.51.100.1")),
                 dev: Some(dev),
                 onlink: true,
                 table: 251,
@@ -1921,7 +1921,7 @@ mod tests {
         assert_eq!(find(&t250v6, "2001:db8:7::/48")["type"], "throw");
         let t251 = ns.ip_json(&["route", "show", "table", "251"]);
         let onlink = find(&t251, "default");
-        assert_eq!(onlink["gateway"], "198.18.0.1");
+        assert_eq!(onlink["gateway"], "198.51.100.1");
         assert!(
             onlink["flags"]
                 .as_array()

@@ -631,7 +631,7 @@ mod tests {
             assert_eq!(r.kind, kind);
         }
         let r = parse_route(
-            "0.0.0.0/0 via 198.18.0.1 dev eth0 onlink scope site",
+            "0.0.0.0/0 via 198.51.100.1 dev eth0 onlink scope site",
             Family::V4,
         )
         .unwrap();
