@@ -312,3 +312,61 @@ fn rule_spec(rule: &config::VirtualRule) -> Result<RuleSpec, SystemError> {
         .map(|(mark, mask)| (mark, (mask != u32::MAX).then_some(mask)));
     Ok(spec)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(yaml_lines: &str) -> config::Instance {
+        let yaml = format!(
+            "vrrp_instance:\n  VI_1:\n    interface: eth0\n    virtual_router_id: 60\n{yaml_lines}"
+        );
+        let loaded = config::parse_str(&yaml, "test.yaml").unwrap();
+        loaded.config.instances[0].clone()
+    }
+
+    #[test]
+    fn keepalived_vip_options_reach_the_address_request() {
+        let i = instance(
+            "    virtual_ipaddress:\n      - 192.0.2.3/24 brd 192.0.2.255 dev eth0 scope link label eth0:1 noprefixroute\n      - 192.0.2.4/24\n",
+        );
+        let options = address_options(&i.vips[0]);
+        assert_eq!(options.broadcast, Some("192.0.2.255".parse().unwrap()));
+        assert_eq!(options.scope, Some(Scope::Link));
+        assert_eq!(options.label.as_deref(), Some("eth0:1"));
+        assert!(options.no_prefix_route);
+        assert_eq!(address_options(&i.vips[1]), AddressOptions::default());
+        let spec = VipSpec::from(&i.vips[0]);
+        assert_eq!((spec.prefix_len, spec.dev.as_deref()), (24, Some("eth0")));
+    }
+
+    #[test]
+    fn every_rule_action_maps_to_a_netlink_target() {
+        let i = instance(
+            "    virtual_ipaddress: [192.0.2.3/24]\n    virtual_rules:\n      - from 192.0.2.0/24 blackhole\n      - to 198.51.100.0/24 unreachable priority 7\n      - fwmark 3 prohibit\n      - to all lookup 250\n",
+        );
+        let targets: Vec<RuleTarget> = i
+            .rules
+            .iter()
+            .map(|r| rule_spec(r).unwrap().target)
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                RuleTarget::Blackhole,
+                RuleTarget::Unreachable,
+                RuleTarget::Prohibit,
+                RuleTarget::Lookup(250)
+            ]
+        );
+        assert_eq!(rule_spec(&i.rules[1]).unwrap().priority, Some(7));
+        for (kind, expected) in [
+            (config::RouteKind::Unreachable, RouteKind::Unreachable),
+            (config::RouteKind::Prohibit, RouteKind::Prohibit),
+            (config::RouteKind::Throw, RouteKind::Throw),
+            (config::RouteKind::Blackhole, RouteKind::Blackhole),
+        ] {
+            assert_eq!(route_kind(kind), expected);
+        }
+    }
+}
