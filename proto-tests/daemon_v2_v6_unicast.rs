@@ -50,6 +50,12 @@ fn daemon_v2_pass_auth_elects_and_ignores_wrong_password() {
         0,
         "gw-a stepped down once"
     );
+    // Rejected, and said so in the log with the sender and the reason.
+    let log_b = vipd_b.log();
+    assert!(
+        log_b.contains("advert from 192.0.2.3 rejected"),
+        "gw-b's log does not report the intruder's adverts:\n{log_b}"
+    );
     // The intruder rejects the others' adverts just the same.
     wait_for(
         Duration::from_secs(3),

@@ -128,3 +128,46 @@ fn gateway_vmac_deleted_under_master_is_made_again_with_vip_and_rule() {
         "gw-b took over while gw-a rebuilt its VMAC"
     );
 }
+
+#[test]
+fn gateway_vip_rule_and_route_removed_by_someone_else_are_put_back() {
+    let gw = gateway_lab("gateway_put_back");
+    let rule = "      - to all lookup 250 priority 32770\n";
+    let yaml = gateway_config(false, GatewayOptions::default());
+    assert_eq!(
+        yaml.matches(rule).count(),
+        1,
+        "conf/gateway.yaml no longer has the instance's rule line; update this test"
+    );
+    let yaml = yaml.replace(
+        rule,
+        &format!("{rule}    virtual_routes:\n      - 203.0.113.128/25 dev wan table 251\n"),
+    );
+    let vipd_a = gw.a.start_vipd(&yaml);
+    wait_gw_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
+    let route_present = || {
+        gw.a.exec_stdout(&["ip", "route", "show", "table", "251"])
+            .contains("203.0.113.128/25")
+    };
+    wait_for(
+        Duration::from_secs(3),
+        "VIP, rule and route on gw-a",
+        || gw.a.has_addr(VMAC_DEV, VIP) && has_gateway_rule(&gw.a) && route_present(),
+    );
+
+    gw.a.exec(&["ip", "addr", "del", &format!("{VIP}/32"), "dev", VMAC_DEV]);
+    wait_for(Duration::from_secs(3), "the VIP put back", || {
+        gw.a.has_addr(VMAC_DEV, VIP)
+    });
+    gw.a.exec(&["ip", "rule", "del", "pref", "32770"]);
+    wait_for(Duration::from_secs(3), "the rule put back", || {
+        has_gateway_rule(&gw.a)
+    });
+    gw.a.exec(&["ip", "route", "del", "203.0.113.128/25", "table", "251"]);
+    wait_for(Duration::from_secs(3), "the route put back", route_present);
+    assert_eq!(vipd_a.state_of(GW_INSTANCE).as_deref(), Some("MASTER"));
+    assert!(
+        vipd_a.log().contains("putting it back"),
+        "the put-back is not logged"
+    );
+}

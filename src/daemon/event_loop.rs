@@ -665,7 +665,8 @@ impl Daemon {
             Ok(decoded) => decoded,
             Err(e) => {
                 if let Some(index) = self.instance_named_by(packet.socket, packet.data) {
-                    self.instances[index].count_rejected(e);
+                    let now = self.now().0;
+                    self.instances[index].reject(e, packet.meta.src, now);
                 }
                 return;
             }
@@ -695,7 +696,7 @@ impl Daemon {
             return;
         }
         if let Err(e) = wire::check_against(&advert, &instance.expected()) {
-            instance.count_rejected(e);
+            instance.reject(e, src, now);
             return;
         }
         instance.counters.adverts_received += 1;
@@ -925,8 +926,18 @@ impl Daemon {
                 for index in 0..self.instances.len() {
                     let ours = self.instances[index].installed.as_ref().is_some_and(|r| {
                         r.rules.iter().any(|rule| {
-                            rule.action == config::RuleAction::Lookup(change.table)
-                                && rule.priority == change.priority
+                            let family = match rule.family {
+                                config::Family::V4 => Family::V4,
+                                config::Family::V6 => Family::V6,
+                            };
+                            // Without a configured priority the kernel chose one: any of ours
+                            // of that family and table may be it, and putting back is idempotent.
+                            family == change.family
+                                && rule.priority.is_none_or(|p| Some(p) == change.priority)
+                                && match rule.action {
+                                    config::RuleAction::Lookup(table) => table == change.table,
+                                    _ => true,
+                                }
                         })
                     });
                     if ours {

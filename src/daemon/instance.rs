@@ -54,6 +54,8 @@ pub struct Instance {
     pub counters: Counters,
     pub checksums: ChecksumCounts,
     pub last_error: Option<String>,
+    /// When a rejected advert was last logged (daemon microseconds), and how many since then.
+    pub reject_log: (Option<u64>, u64),
     /// `last_error` came from the reconciler (so its next successful report clears it).
     pub error_from_effects: bool,
     /// The last rival master heard (address, daemon microseconds).
@@ -207,6 +209,7 @@ impl Instance {
             checksums: ChecksumCounts::default(),
             last_error: None,
             error_from_effects: false,
+            reject_log: (None, 0),
             rival_master: None,
             garp: None,
             announce_after_install: false,
@@ -321,12 +324,33 @@ impl Instance {
         rc
     }
 
-    pub fn count_rejected(&mut self, error: wire::WireError) {
+    /// Counts an advert from `src` that failed validation, and logs it: the first at once, then
+    /// at most one warning per 10 s (with how many were rejected in between), as a misconfigured
+    /// peer sends ten a second.
+    pub fn reject(&mut self, error: wire::WireError, src: IpAddr, now_us: u64) {
         *self
             .counters
             .rejected
             .entry(error.short_name().to_owned())
             .or_insert(0) += 1;
+        const QUIET_US: u64 = 10_000_000;
+        let (last_logged, unlogged) = &mut self.reject_log;
+        if last_logged.is_some_and(|at| now_us.saturating_sub(at) < QUIET_US) {
+            *unlogged += 1;
+            return;
+        }
+        let since = std::mem::take(unlogged);
+        *last_logged = Some(now_us);
+        tracing::warn!(
+            instance = %self.cfg.name,
+            vrid = self.cfg.vrid,
+            "advert from {src} rejected: {error}{}",
+            if since > 0 {
+                format!(" ({since} more rejected since the last warning)")
+            } else {
+                String::new()
+            }
+        );
     }
 
     pub fn set_error(&mut self, error: Option<String>) {
