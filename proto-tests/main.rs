@@ -2,6 +2,7 @@
 
 mod daemon_basics;
 mod daemon_failover;
+mod daemon_notify;
 mod daemon_reload;
 mod daemon_support;
 mod daemon_v2_v6_unicast;

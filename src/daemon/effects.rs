@@ -24,6 +24,8 @@ pub struct VipSpec {
     pub label: Option<String>,
     /// keepalived's `dev`: another interface than the instance's.
     pub dev: Option<String>,
+    /// `label`, `brd`, `scope`, `noprefixroute`.
+    pub options: AddressOptions,
 }
 
 impl From<&config::Vip> for VipSpec {
@@ -33,6 +35,7 @@ impl From<&config::Vip> for VipSpec {
             prefix_len: vip.prefix_len,
             label: vip.label.clone(),
             dev: vip.dev.clone(),
+            options: address_options(vip),
         }
     }
 }
@@ -40,10 +43,7 @@ impl From<&config::Vip> for VipSpec {
 impl VipSpec {
     /// How the address is added (label, and the defaults for what VipSpec does not carry).
     pub fn address_options(&self) -> AddressOptions {
-        AddressOptions {
-            label: self.label.clone(),
-            ..AddressOptions::default()
-        }
+        self.options.clone()
     }
 }
 

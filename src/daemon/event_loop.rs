@@ -92,6 +92,8 @@ pub struct Daemon {
     vmacs: Vec<u32>,
     actions: Vec<MemberAction>,
     encode_buf: bytes::BytesMut,
+    /// The state each `vrrp_sync_group` was last announced in (notify scripts).
+    sync_group_states: std::collections::HashMap<String, router::State>,
 }
 
 impl Daemon {
@@ -180,6 +182,7 @@ impl Daemon {
             vmacs: Vec::new(),
             actions: Vec::new(),
             encode_buf: bytes::BytesMut::with_capacity(1500),
+            sync_group_states: std::collections::HashMap::new(),
         };
         for index in 0..daemon.instances.len() {
             daemon.attach(index).await;
@@ -529,6 +532,7 @@ impl Daemon {
                         .member(instance.member)
                         .effective_priority(),
                 );
+                self.notify_sync_group(index, to);
             }
             Action::Anomaly(router::Anomaly::RivalMaster { src }) => {
                 let now = self.now().0;
@@ -548,6 +552,33 @@ impl Daemon {
                 tracing::debug!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "{anomaly:?}");
             }
         }
+    }
+
+    /// Runs a `vrrp_sync_group`'s notify scripts once all its members are in `state` (the group
+    /// moves together, so this is once per group transition, as keepalived does).
+    fn notify_sync_group(&mut self, index: usize, state: router::State) {
+        let name = &self.instances[index].cfg.name;
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|g| g.members.contains(name))
+        else {
+            return;
+        };
+        let all_there = group.members.iter().all(|member| {
+            self.instances.iter().any(|i| {
+                !i.retired
+                    && &i.cfg.name == member
+                    && self.groups[i.group].member(i.member).state() == state
+            })
+        });
+        if !all_there || self.sync_group_states.get(&group.name) == Some(&state) {
+            return;
+        }
+        self.sync_group_states.insert(group.name.clone(), state);
+        tracing::info!(sync_group = %group.name, "sync group is {}", state_name(state));
+        super::notify::run_group(group, state);
     }
 
     fn send_advert(&mut self, index: usize, priority: u8) {

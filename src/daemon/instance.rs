@@ -140,12 +140,7 @@ impl Instance {
             .vips
             .iter()
             .chain(cfg.excluded_vips.iter())
-            .map(|v| VipSpec {
-                addr: v.addr,
-                prefix_len: v.prefix_len,
-                label: v.label.clone(),
-                dev: v.dev.clone(),
-            })
+            .map(VipSpec::from)
             .collect();
         let flavour = if cfg.v3_checksum_as_v2 {
             wire::ChecksumFlavour::Plain

@@ -59,7 +59,6 @@ const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 static POLICY: RwLock<Option<Arc<Policy>>> = RwLock::new(None);
 
 // Until the event loop calls it at start, keepalived's defaults apply (see `current_policy`).
-#[allow(dead_code)]
 /// Resolves `global_defs`' script and FIFO settings and makes them the policy of every later
 /// [`run`] and [`run_group`]. Call once at start, before the first transition; an error (an
 /// unknown user or group, a FIFO path that is not a FIFO) means the configuration cannot be run.
@@ -348,7 +347,6 @@ pub fn run(instance: &config::Instance, state: State, priority: u8) {
 }
 
 // The event loop calls it on a sync group's transition once that is hooked up.
-#[allow(dead_code)]
 /// Starts the scripts configured for sync group `group` entering `state` (every member is in
 /// `state`) and writes the FIFO line. keepalived sends priority 0 for a group.
 pub fn run_group(group: &config::SyncGroup, state: State) {

@@ -243,6 +243,14 @@ impl Daemon {
                         .errors
                         .push(format!("{}: {e}", self.config_path.display()));
                 }
+                // Last, as it takes effect: scripts run as the new script_user from here on.
+                if report.errors.is_empty() {
+                    if let Err(e) = crate::daemon::notify::configure(&loaded.config.global) {
+                        report
+                            .errors
+                            .push(format!("{}: {e}", self.config_path.display()));
+                    }
+                }
                 loaded.config
             }
             Err(config::LoadError::Invalid { errors, warnings }) => {
@@ -689,6 +697,7 @@ mod tests {
             prefix_len: 24,
             label: None,
             dev: None,
+            options: Default::default(),
         }
     }
 
