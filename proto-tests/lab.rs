@@ -937,6 +937,34 @@ pub struct PingReport {
     pub longest_gap_after: f64,
 }
 
+/// Now as Unix time in seconds, the clock `ping -D` stamps replies with.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl PingReport {
+    /// Fails the test unless the longest gap opened around `cut` (Unix seconds: the moment the
+    /// path broke) and replies came back after it: an outage that was really measured, not a
+    /// stretch of jitter while the replies never resumed.
+    pub fn assert_outage_at(&self, cut: f64, what: &str) {
+        let opened = self.longest_gap_after - cut;
+        assert!(
+            (-0.25..0.25).contains(&opened),
+            "{what}: the longest gap ({:.0} ms) opened {:.0} ms from the cut, not at it: {self:?}",
+            self.longest_gap_ms,
+            opened * 1000.0
+        );
+        assert!(
+            self.longest_gap_ms > 100.0 && self.longest_gap_ms < 1500.0,
+            "{what}: outage {:.0} ms, expected a Master_Down_Interval (0.1 to 1.5 s): {self:?}",
+            self.longest_gap_ms
+        );
+    }
+}
+
 /// A client pinging an address at a fixed interval (iputils `ping -D`), for outage measurement.
 pub struct Pinger {
     proc: Proc,

@@ -107,7 +107,6 @@ fn live_capture_prints_injected_adverts_and_stops_at_count() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
     // Non-VRRP first (an ARP-typed junk frame), then three VRRP frames: only two may be printed.
     let mut frames = vec![{
@@ -117,7 +116,16 @@ fn live_capture_prints_injected_adverts_and_stops_at_count() {
         junk
     }];
     frames.extend(first_vrrp_frames(3));
-    inject(&namespace, "inj0", &frames);
+    // The sniffer's socket may not be open yet on a loaded machine: inject again until it has
+    // seen its two (bounded; the same frames each round).
+    let mut sniffer = sniffer;
+    for _ in 0..30 {
+        inject(&namespace, "inj0", &frames);
+        std::thread::sleep(Duration::from_millis(200));
+        if sniffer.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
     let output = sniffer.wait_with_output().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(9),
