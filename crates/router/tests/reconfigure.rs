@@ -2,27 +2,13 @@
 //! daemon's configuration reload): what a changed configuration keeps (state, deadline, master
 //! heard) and how the RFC rules then settle a changed priority. Nothing sleeps.
 
-use std::net::IpAddr;
-
 use vipd_router::{
     Action, ConfigError, Input, Micros, Reason, ReceivedAdvert, Router, RouterConfig, State,
     SyncGroup, TrackedObject, Version,
 };
 
-const OURS: &str = "192.0.2.10";
-const LOWER_PEER: &str = "192.0.2.5";
-const HIGHER_PEER: &str = "192.0.2.20";
-
-fn ip(text: &str) -> IpAddr {
-    text.parse().unwrap()
-}
-
-/// v3, 1 s adverts, our address 192.0.2.10.
-fn config(priority: u8) -> RouterConfig {
-    let mut config = RouterConfig::new(51, ip(OURS));
-    config.priority = priority;
-    config
-}
+mod common;
+use common::*;
 
 fn advert(src: &str, priority: u8) -> Input {
     Input::Advert(ReceivedAdvert {
@@ -30,12 +16,6 @@ fn advert(src: &str, priority: u8) -> Input {
         priority,
         max_adver_int: 100,
     })
-}
-
-fn step(router: &mut Router, input: Input, at: u64) -> Vec<Action> {
-    let mut out = Vec::new();
-    router.handle(input, Micros(at), &mut out);
-    out
 }
 
 fn reconfigure(router: &mut Router, config: RouterConfig, at: u64) -> Vec<Action> {
@@ -46,16 +26,6 @@ fn reconfigure(router: &mut Router, config: RouterConfig, at: u64) -> Vec<Action
     out
 }
 
-/// Started at t=0 and made Master by its own down timer.
-fn master(config: RouterConfig) -> Router {
-    let mut router = Router::new(config).unwrap();
-    step(&mut router, Input::Startup, 0);
-    let deadline = router.next_deadline().unwrap();
-    step(&mut router, Input::Timer, deadline.0);
-    assert_eq!(router.state(), State::Master);
-    router
-}
-
 /// Started at t=0 and following a master at `master_priority` heard at t=1 s.
 fn backup_of(config: RouterConfig, master_priority: u8) -> Router {
     let mut router = Router::new(config).unwrap();
@@ -63,23 +33,6 @@ fn backup_of(config: RouterConfig, master_priority: u8) -> Router {
     step(&mut router, advert(HIGHER_PEER, master_priority), 1_000_000);
     assert_eq!(router.state(), State::Backup);
     router
-}
-
-fn sent_priorities(actions: &[Action]) -> Vec<u8> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::SendAdvert { priority } => Some(*priority),
-            _ => None,
-        })
-        .collect()
-}
-
-fn transition_of(actions: &[Action]) -> Option<(State, State, Reason)> {
-    actions.iter().find_map(|a| match a {
-        Action::Transition { from, to, reason } => Some((*from, *to, *reason)),
-        _ => None,
-    })
 }
 
 #[test]

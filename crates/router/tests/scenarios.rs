@@ -1,28 +1,14 @@
 //! Scenario tests in virtual time: one test per protocol rule, named after the rule. Time is a
 //! plain microsecond counter; nothing sleeps.
 
-use std::net::IpAddr;
-
 use vipd_router::timing::{master_down_interval_us, skew_time_us};
 use vipd_router::{
     Action, Anomaly, ConfigError, InitialState, Input, Micros, Reason, ReceivedAdvert, Router,
     RouterConfig, State, SyncGroup, TrackedObject, Version,
 };
 
-const OURS: &str = "192.0.2.10";
-const LOWER_PEER: &str = "192.0.2.5";
-const HIGHER_PEER: &str = "192.0.2.20";
-
-fn ip(text: &str) -> IpAddr {
-    text.parse().unwrap()
-}
-
-/// v3, 1 s adverts, our address 192.0.2.10.
-fn config(priority: u8) -> RouterConfig {
-    let mut config = RouterConfig::new(51, ip(OURS));
-    config.priority = priority;
-    config
-}
+mod common;
+use common::*;
 
 fn router(config: RouterConfig) -> Router {
     Router::new(config).expect("valid config")
@@ -42,39 +28,6 @@ fn started(config: RouterConfig) -> (Router, Vec<Action>) {
     let mut out = Vec::new();
     router.handle(Input::Startup, Micros::ZERO, &mut out);
     (router, out)
-}
-
-/// A started router driven to Master by letting its down timer fire.
-fn master(config: RouterConfig) -> Router {
-    let (mut router, _) = started(config);
-    let mut out = Vec::new();
-    let deadline = router.next_deadline().unwrap();
-    router.handle(Input::Timer, deadline, &mut out);
-    assert_eq!(router.state(), State::Master);
-    router
-}
-
-fn step(router: &mut Router, input: Input, at: u64) -> Vec<Action> {
-    let mut out = Vec::new();
-    router.handle(input, Micros(at), &mut out);
-    out
-}
-
-fn sent_priorities(actions: &[Action]) -> Vec<u8> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::SendAdvert { priority } => Some(*priority),
-            _ => None,
-        })
-        .collect()
-}
-
-fn transition_of(actions: &[Action]) -> Option<(State, State, Reason)> {
-    actions.iter().find_map(|a| match a {
-        Action::Transition { from, to, reason } => Some((*from, *to, *reason)),
-        _ => None,
-    })
 }
 
 // ---- timers ---------------------------------------------------------------------------------
