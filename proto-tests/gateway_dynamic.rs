@@ -68,16 +68,7 @@ fn gateway_interface_missing_at_start_waits_in_fault_then_serves() {
     let vipd_b =
         gw.b.start_vipd(&gateway_config(true, GatewayOptions::default()));
     wait_gw_state(&vipd_b, "gw-b", "BACKUP", Duration::from_secs(5));
-    let gateways = [
-        Gateway {
-            node: &gw.a,
-            vipd: &vipd_a,
-        },
-        Gateway {
-            node: &gw.b,
-            vipd: &vipd_b,
-        },
-    ];
+    let gateways = gw.gateways(&vipd_a, &vipd_b);
     assert_sole_gateway_master(&gateways, 0, VIP, true);
     let heard = vipd_b.instance(GW_INSTANCE).expect("gw-b status");
     assert_eq!(
@@ -104,16 +95,7 @@ fn gateway_vmac_deleted_under_master_is_made_again_with_vip_and_rule() {
     });
     assert_vmac_link(&gw.a, VMAC4);
     assert_vmac_sysctls(&gw.a);
-    let gateways = [
-        Gateway {
-            node: &gw.a,
-            vipd: &vipd_a,
-        },
-        Gateway {
-            node: &gw.b,
-            vipd: &vipd_b,
-        },
-    ];
+    let gateways = gw.gateways(&vipd_a, &vipd_b);
     assert_sole_gateway_master(&gateways, 0, VIP, true);
     wait_for(
         Duration::from_secs(3),

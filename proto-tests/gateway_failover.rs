@@ -32,16 +32,7 @@ fn gateway_no_accept_drops_pings_to_vip_but_forwards() {
     assert_eq!(nft_set_elements(&gw.a, "vips"), vec![VIP.to_owned()]);
     assert!(has_nft_table(&gw.b), "gw-b has no table keepalived");
     assert_eq!(nft_set_elements(&gw.b, "vips"), Vec::<String>::new());
-    let gateways = [
-        Gateway {
-            node: &gw.a,
-            vipd: &vipd_a,
-        },
-        Gateway {
-            node: &gw.b,
-            vipd: &vipd_b,
-        },
-    ];
+    let gateways = gw.gateways(&vipd_a, &vipd_b);
     assert_sole_gateway_master(&gateways, 0, VIP, true);
 
     // The VIP leaves gw-a's set on leaving MASTER and enters gw-b's.
@@ -144,16 +135,7 @@ fn gateway_lan_interface_deleted_and_recreated_recovers() {
         "parent ifindex of the recreated VMAC"
     );
     assert_vmac_sysctls(&gw.a);
-    let gateways = [
-        Gateway {
-            node: &gw.a,
-            vipd: &vipd_a,
-        },
-        Gateway {
-            node: &gw.b,
-            vipd: &vipd_b,
-        },
-    ];
+    let gateways = gw.gateways(&vipd_a, &vipd_b);
     assert_sole_gateway_master(&gateways, 1, VIP, true);
 }
 
@@ -168,16 +150,7 @@ fn gateway_wan_down_via_track_interface_hands_over() {
         &gateway_config(false, options),
         &gateway_config(true, options),
     );
-    let gateways = [
-        Gateway {
-            node: &gw.a,
-            vipd: &vipd_a,
-        },
-        Gateway {
-            node: &gw.b,
-            vipd: &vipd_b,
-        },
-    ];
+    let gateways = gw.gateways(&vipd_a, &vipd_b);
     assert_sole_gateway_master(&gateways, 0, VIP, true);
 
     gw.a.exec(&["ip", "link", "set", "wan", "down"]);

@@ -325,6 +325,22 @@ pub struct Gateway<'a> {
     pub vipd: &'a VipdProc,
 }
 
+impl GatewayLab {
+    /// gw-a and gw-b with their daemons, in the order the `assert_sole_gateway_master` index uses.
+    pub fn gateways<'a>(&'a self, vipd_a: &'a VipdProc, vipd_b: &'a VipdProc) -> [Gateway<'a>; 2] {
+        [
+            Gateway {
+                node: &self.a,
+                vipd: vipd_a,
+            },
+            Gateway {
+                node: &self.b,
+                vipd: vipd_b,
+            },
+        ]
+    }
+}
+
 /// Asserts over ~600 ms that `gateways[master]` is the only MASTER, the only one with the VIP on
 /// `vrrp.60` and (IPv4) the only one with the rule; `vip` is the address without prefix.
 pub fn assert_sole_gateway_master(gateways: &[Gateway], master: usize, vip: &str, rule: bool) {

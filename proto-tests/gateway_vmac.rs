@@ -38,16 +38,7 @@ fn master_holds_vip_on_vmac_with_rule(test_name: &str, vmac_xmit_base: bool) {
         &gateway_config(false, options),
         &gateway_config(true, options),
     );
-    let gateways = [
-        Gateway {
-            node: &gw.a,
-            vipd: &vipd_a,
-        },
-        Gateway {
-            node: &gw.b,
-            vipd: &vipd_b,
-        },
-    ];
+    let gateways = gw.gateways(&vipd_a, &vipd_b);
     for node in [&gw.a, &gw.b] {
         // The backup has its VMAC too, idle, so that taking over only moves addresses.
         assert_vmac_link(node, VMAC4);
@@ -167,16 +158,7 @@ fn gateway_ipv6_vmac_holds_vip_without_mac_derived_link_local() {
     gw.b.add_addr("2001:db8::2/64");
     gw.client.add_addr("2001:db8::10/64");
     let (mut vipd_a, vipd_b) = gw.start_pair(&gateway_config_v6(false), &gateway_config_v6(true));
-    let gateways = [
-        Gateway {
-            node: &gw.a,
-            vipd: &vipd_a,
-        },
-        Gateway {
-            node: &gw.b,
-            vipd: &vipd_b,
-        },
-    ];
+    let gateways = gw.gateways(&vipd_a, &vipd_b);
     // The EUI-64 link-local of 00:00:5e:00:02:3c, which two VMACs on one LAN would share.
     const SHARED_LINK_LOCAL: &str = "fe80::200:5eff:fe00:23c";
     for node in [&gw.a, &gw.b] {
