@@ -145,10 +145,12 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
         eprintln!("vipd: nothing applied; fix the configuration and start again");
         return 1;
     }
-    if let Err(e) = notify::configure(&loaded.config.global) {
-        eprintln!("error: {}: {e}", config_path.display());
-        eprintln!("vipd: nothing applied; fix the configuration and start again");
-        return 1;
+    if notify::needed(&loaded.config) {
+        if let Err(e) = notify::configure(&loaded.config.global) {
+            eprintln!("error: {}: {e}", config_path.display());
+            eprintln!("vipd: nothing applied; fix the configuration and start again");
+            return 1;
+        }
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

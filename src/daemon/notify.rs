@@ -58,7 +58,6 @@ const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 
 static POLICY: RwLock<Option<Arc<Policy>>> = RwLock::new(None);
 
-// Until the event loop calls it at start, keepalived's defaults apply (see `current_policy`).
 /// Resolves `global_defs`' script and FIFO settings and makes them the policy of every later
 /// [`run`] and [`run_group`]. Call once at start, before the first transition; an error (an
 /// unknown user or group, a FIFO path that is not a FIFO) means the configuration cannot be run.
@@ -71,6 +70,34 @@ pub fn configure(global: &config::GlobalDefs) -> Result<(), String> {
     }
     *POLICY.write().unwrap_or_else(|e| e.into_inner()) = Some(policy);
     Ok(())
+}
+
+/// Whether `config` runs any script or writes any FIFO. Without, the script policy is never
+/// looked up: a user lookup loads the system's NSS modules, a third of a MiB of memory for
+/// nothing.
+pub fn needed(config: &config::Config) -> bool {
+    let any = has_commands;
+    let global = &config.global;
+    global.script_user.is_some()
+        || global.enable_script_security
+        || global.notify_fifo.is_some()
+        || global.vrrp_notify_fifo.is_some()
+        || config.instances.iter().any(|i| any(&i.notify))
+        || config.sync_groups.iter().any(|g| any(&g.notify))
+}
+
+fn has_commands(n: &config::Notify) -> bool {
+    n.notify.is_some()
+        || n.master.is_some()
+        || n.backup.is_some()
+        || n.fault.is_some()
+        || n.stop.is_some()
+}
+
+/// Nothing to do: no command for this instance or group, and no FIFO (which only a
+/// [`configure`]d policy can have).
+fn nothing_to_run(scripts: &config::Notify) -> bool {
+    !has_commands(scripts) && POLICY.read().unwrap_or_else(|e| e.into_inner()).is_none()
 }
 
 fn current_policy() -> Arc<Policy> {
@@ -336,6 +363,9 @@ fn state_word(state: State) -> &'static str {
 
 /// Starts the scripts configured for `instance` entering `state` and writes the FIFO line.
 pub fn run(instance: &config::Instance, state: State, priority: u8) {
+    if nothing_to_run(&instance.notify) {
+        return;
+    }
     notify(
         &current_policy(),
         "INSTANCE",
@@ -346,10 +376,12 @@ pub fn run(instance: &config::Instance, state: State, priority: u8) {
     );
 }
 
-// The event loop calls it on a sync group's transition once that is hooked up.
 /// Starts the scripts configured for sync group `group` entering `state` (every member is in
 /// `state`) and writes the FIFO line. keepalived sends priority 0 for a group.
 pub fn run_group(group: &config::SyncGroup, state: State) {
+    if nothing_to_run(&group.notify) {
+        return;
+    }
     notify(
         &current_policy(),
         "GROUP",

@@ -244,7 +244,7 @@ impl Daemon {
                         .push(format!("{}: {e}", self.config_path.display()));
                 }
                 // Last, as it takes effect: scripts run as the new script_user from here on.
-                if report.errors.is_empty() {
+                if report.errors.is_empty() && crate::daemon::notify::needed(&loaded.config) {
                     if let Err(e) = crate::daemon::notify::configure(&loaded.config.global) {
                         report
                             .errors
