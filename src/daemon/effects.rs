@@ -290,11 +290,16 @@ fn route_kind(kind: config::RouteKind) -> RouteKind {
     }
 }
 
-fn rule_spec(rule: &config::VirtualRule) -> Result<RuleSpec, SystemError> {
-    let family = match rule.family {
+/// The system layer's name for a configured address family.
+pub fn family(family: config::Family) -> IpFamily {
+    match family {
         config::Family::V4 => IpFamily::V4,
         config::Family::V6 => IpFamily::V6,
-    };
+    }
+}
+
+fn rule_spec(rule: &config::VirtualRule) -> Result<RuleSpec, SystemError> {
+    let family = family(rule.family);
     let target = match rule.action {
         config::RuleAction::Lookup(table) => RuleTarget::Lookup(table),
         config::RuleAction::Blackhole => RuleTarget::Blackhole,

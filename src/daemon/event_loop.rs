@@ -495,19 +495,7 @@ impl Daemon {
                 }
             }
             Action::BecomeBackup | Action::BecomeFault | Action::BecomeInitialize => {
-                let instance = &mut self.instances[index];
-                instance.garp = None;
-                instance.announce_after_install = false;
-                if let (Some(ifindex), Some(resources)) =
-                    (instance.vip_ifindex, instance.installed.take())
-                {
-                    let _ = self.effects.send(Effect::Master {
-                        instance: index,
-                        ifindex,
-                        present: false,
-                        resources,
-                    });
-                }
+                self.stop_serving(index);
             }
             Action::Transition { from, to, reason } => {
                 let instance = &mut self.instances[index];
@@ -957,10 +945,7 @@ impl Daemon {
                 for index in 0..self.instances.len() {
                     let ours = self.instances[index].installed.as_ref().is_some_and(|r| {
                         r.rules.iter().any(|rule| {
-                            let family = match rule.family {
-                                config::Family::V4 => Family::V4,
-                                config::Family::V6 => Family::V6,
-                            };
+                            let family = effects::family(rule.family);
                             // Without a configured priority the kernel chose one: any of ours
                             // of that family and table may be it, and putting back is idempotent.
                             family == change.family
@@ -1034,24 +1019,33 @@ impl Daemon {
         }
     }
 
+    /// Stops announcing and asks the reconciler to take back what the instance installed as
+    /// master, if anything; returns whether there was something to take back.
+    fn stop_serving(&mut self, index: usize) -> bool {
+        let instance = &mut self.instances[index];
+        instance.garp = None;
+        instance.announce_after_install = false;
+        let (Some(ifindex), Some(resources)) = (instance.vip_ifindex, instance.installed.take())
+        else {
+            return false;
+        };
+        let _ = self.effects.send(Effect::Master {
+            instance: index,
+            ifindex,
+            present: false,
+            resources,
+        });
+        true
+    }
+
     /// Forgets the instance's interface after it went away. What it installed as master is
     /// taken back: the VIPs went with the interface, but rules and firewall entries did not.
     fn detach(&mut self, index: usize) {
+        self.stop_serving(index);
         let instance = &mut self.instances[index];
         for socket in instance.sockets.drain(..) {
             self.sockets[socket].by_vrid[usize::from(instance.cfg.vrid)] = None;
         }
-        if let (Some(ifindex), Some(resources)) = (instance.vip_ifindex, instance.installed.take())
-        {
-            let _ = self.effects.send(Effect::Master {
-                instance: index,
-                ifindex,
-                present: false,
-                resources,
-            });
-        }
-        instance.garp = None;
-        instance.announce_after_install = false;
         instance.send_socket = None;
         instance.ifindex = None;
         instance.vip_ifindex = None;
@@ -1228,21 +1222,12 @@ impl Daemon {
         let mut held = Vec::new();
         for index in 0..self.instances.len() {
             let instance = &mut self.instances[index];
-            let Some(ifindex) = instance.vip_ifindex else {
-                continue;
-            };
-            let Some(resources) = instance.installed.take() else {
-                continue;
-            };
-            if instance.cfg.vmac.is_none() {
+            if instance.cfg.vmac.is_some() {
+                self.stop_serving(index);
+            } else if let (Some(ifindex), Some(resources)) =
+                (instance.vip_ifindex, instance.installed.take())
+            {
                 held.push((index, ifindex, resources));
-            } else {
-                let _ = self.effects.send(Effect::Master {
-                    instance: index,
-                    ifindex,
-                    present: false,
-                    resources,
-                });
             }
         }
         self.flush_effects().await;

@@ -107,10 +107,7 @@ pub fn virtual_mac(family: Family, vrid: u8) -> [u8; 6] {
 
 impl Instance {
     pub fn new(cfg: config::Instance, group: usize, member: usize) -> Instance {
-        let family = match cfg.family {
-            config::Family::V4 => Family::V4,
-            config::Family::V6 => Family::V6,
-        };
+        let family = super::effects::family(cfg.family);
         let advert_addresses = match family {
             Family::V4 => wire::Addresses::V4(
                 cfg.vips

@@ -387,21 +387,9 @@ impl Daemon {
         }
         let mut removing = false;
         for &g in groups {
-            for &index in &self.group_members[g] {
-                let instance = &mut self.instances[index];
-                instance.garp = None;
-                instance.announce_after_install = false;
-                if let (Some(ifindex), Some(resources)) =
-                    (instance.vip_ifindex, instance.installed.take())
-                {
-                    let _ = self.effects.send(Effect::Master {
-                        instance: index,
-                        ifindex,
-                        present: false,
-                        resources,
-                    });
-                    removing = true;
-                }
+            for m in 0..self.group_members[g].len() {
+                let index = self.group_members[g][m];
+                removing |= self.stop_serving(index);
             }
         }
         if removing {
