@@ -10,9 +10,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use vipd_config as config;
 
+use crate::system::error::SystemError;
 use crate::system::netlink::{
     AddressOptions, IpFamily, Netlink, RouteKind, RouteSpec, RuleSpec, RuleTarget, Scope,
-    SystemError,
 };
 use crate::system::nft::NftTable;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::system::netlink::SystemError;
+use crate::system::error::SystemError;
 
 /// An AF_PACKET raw socket bound to one interface, for sending whole Ethernet frames.
 /// It is opened with protocol 0, so the kernel never queues received frames on it.

@@ -1,7 +1,9 @@
 //! The Linux side: raw VRRP sockets, rtnetlink (addresses, links, macvlans, routes, rules), sysctls,
 //! nftables and AF_PACKET announcements. Makes the world match what the router asked for; decides nothing.
+//! Every module reports failure as an [`error::SystemError`].
 
 pub mod announce;
+pub mod error;
 pub mod netlink;
 pub mod nft;
 pub mod socket;

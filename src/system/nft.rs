@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::system::netlink::SystemError;
+use crate::system::error::SystemError;
 
 /// keepalived's table name.
 pub const DEFAULT_TABLE: &str = "keepalived";

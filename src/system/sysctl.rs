@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-use crate::system::netlink::SystemError;
+use crate::system::error::SystemError;
 
 /// One sysctl file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
