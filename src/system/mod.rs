@@ -4,6 +4,7 @@
 
 pub mod announce;
 pub mod error;
+pub mod ifaddrs;
 pub mod netlink;
 pub mod nft;
 pub mod socket;
