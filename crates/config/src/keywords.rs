@@ -241,7 +241,8 @@ const PREFIXED_PAIRS: &[(&str, &str)] = &[
     ("version", "vrrp_version"),
 ];
 
-const ALL_BLOCKS: [Block; 5] = [
+/// Every block, for lookups across blocks and for the test that each keyword has a reader.
+pub(crate) const ALL_BLOCKS: [Block; 5] = [
     Block::Root,
     Block::GlobalDefs,
     Block::Instance,

@@ -2,16 +2,17 @@
 //! validated with file:line:col errors.
 //!
 //! Reading never touches the system (no interface lookups): `vipd check` can run anywhere.
-//! The file is read through serde-saphyr into a tree of positioned nodes ([`node`]), turned into
-//! the typed [`Config`] with every error collected ([`build`]), keepalived's one-line address,
-//! route and rule syntax is parsed by [`ipsyntax`], and misplaced keywords are explained by
-//! [`keywords`].
+//! The YAML text is read through serde-saphyr ([`yaml`]) into a format-neutral tree of
+//! positioned nodes ([`node`]), turned into the typed [`Config`] with every error collected
+//! ([`build`]), keepalived's one-line address, route and rule syntax is parsed by [`ipsyntax`],
+//! and misplaced keywords are explained by [`keywords`].
 
 pub mod build;
 pub mod ipsyntax;
 pub mod keywords;
 pub mod model;
 pub mod node;
+pub mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

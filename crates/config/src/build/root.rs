@@ -1,0 +1,56 @@
+//! The top level of the file: which blocks it has, read in the order their rules need
+//! (global defaults before instances, instances before the sync groups that name them).
+
+use std::collections::HashMap;
+
+use super::global::read_global;
+use super::instance::read_instance;
+use super::sync_group::{check_duplicate_vrids, read_sync_group};
+use super::{entries, unknown_key, Cx, Key};
+use crate::keywords::Block;
+use crate::model::*;
+use crate::node::Node;
+
+pub(super) fn read_root(cx: &mut Cx, root: &Node) -> Option<Config> {
+    let mut global = GlobalDefs::default();
+    let mut instance_nodes: Vec<Key> = Vec::new();
+    let mut group_nodes: Vec<Key> = Vec::new();
+    let mut instances_seen = false;
+    for key in entries(cx, root, "", root.pos) {
+        match key.name.as_str() {
+            "global_defs" => global = read_global(cx, &key),
+            "vrrp_instance" => {
+                instances_seen = true;
+                instance_nodes = entries(cx, key.value, &key.path, key.pos);
+            }
+            "vrrp_sync_group" => group_nodes = entries(cx, key.value, &key.path, key.pos),
+            _ => unknown_key(cx, Block::Root, &key),
+        }
+    }
+    if !instances_seen && cx.errors.is_empty() {
+        cx.error(root.pos, "vrrp_instance", "no vrrp_instance is configured");
+    }
+
+    let mut instances = Vec::new();
+    let mut vrid_positions = Vec::new();
+    for key in &instance_nodes {
+        if let Some((instance, vrid_pos)) = read_instance(cx, key, &global) {
+            instances.push(instance);
+            vrid_positions.push(vrid_pos);
+        }
+    }
+    check_duplicate_vrids(cx, &instances, &vrid_positions, &instance_nodes);
+
+    let mut sync_groups = Vec::new();
+    let mut group_of: HashMap<String, String> = HashMap::new();
+    for key in &group_nodes {
+        if let Some(group) = read_sync_group(cx, key, &instance_nodes, &mut group_of) {
+            sync_groups.push(group);
+        }
+    }
+    Some(Config {
+        global,
+        instances,
+        sync_groups,
+    })
+}
