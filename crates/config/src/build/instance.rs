@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::resolve::resolve_instance;
-use super::track::{read_track_interfaces, read_track_scripts};
+use super::track::{read_track_interfaces, read_track_refs, TrackDefs, TrackKind};
 use super::{
     at, entries, entry_text, found, items, read_bool, read_ip, read_seconds, read_string, read_u32,
     read_u8, read_version, unknown_key, At, Cx, FieldKind, Key,
@@ -40,7 +40,9 @@ pub(super) struct RawInstance<'a> {
     pub(super) routes: Vec<(String, &'a Node)>,
     pub(super) rules: Vec<(String, &'a Node)>,
     pub(super) track_interfaces: Vec<TrackInterface>,
-    pub(super) track_scripts: Vec<String>,
+    pub(super) track_scripts: Vec<TrackRef>,
+    pub(super) track_files: Vec<TrackRef>,
+    pub(super) track_processes: Vec<TrackRef>,
     pub(super) notify: Notify,
     pub(super) garp_master_delay: Option<u32>,
     pub(super) garp_master_repeat: Option<u32>,
@@ -55,6 +57,7 @@ pub(super) fn read_instance(
     cx: &mut Cx,
     block: &Key,
     global: &GlobalDefs,
+    defs: &mut TrackDefs,
 ) -> Option<(Instance, Pos)> {
     let mut raw = RawInstance::default();
     for key in entries(cx, block.value, &block.path, block.pos) {
@@ -144,14 +147,11 @@ pub(super) fn read_instance(
             "virtual_rules" => raw.rules = items(&key),
             "track_interface" => raw.track_interfaces = read_track_interfaces(cx, &key),
             "track_script" => {
-                raw.track_scripts = read_track_scripts(cx, &key);
-                if !raw.track_scripts.is_empty() {
-                    cx.warn(
-                        key.pos,
-                        &key.path,
-                        "vipd does not run track scripts yet; the names are read and ignored",
-                    );
-                }
+                raw.track_scripts = read_track_refs(cx, &key, TrackKind::Script, defs)
+            }
+            "track_file" => raw.track_files = read_track_refs(cx, &key, TrackKind::File, defs),
+            "track_process" => {
+                raw.track_processes = read_track_refs(cx, &key, TrackKind::Process, defs)
             }
             "notify" => raw.notify.notify = read_string(cx, &key),
             "notify_master" => raw.notify.master = read_string(cx, &key),

@@ -13,8 +13,11 @@ mod global;
 mod instance;
 mod resolve;
 mod root;
+mod script;
 mod sync_group;
 mod track;
+mod track_file;
+mod track_process;
 
 use std::net::IpAddr;
 
@@ -364,6 +367,11 @@ fn entry_text(
                             words.push(word.to_string());
                         }
                     }
+                    FieldKind::Switch(on, off) => match read_bool(cx, &key) {
+                        Some(true) => words.push(on.to_string()),
+                        Some(false) => words.push(off.to_string()),
+                        None => {}
+                    },
                 }
             }
             Some(words.join(" "))
@@ -381,6 +389,9 @@ enum FieldKind {
     Leading,
     /// `key: true` → `word`.
     Flag(&'static str),
+    /// `key: true` → the first word, `key: false` → the second (`reverse` / `noreverse`, where
+    /// false must override a default).
+    Switch(&'static str, &'static str),
 }
 
 /// Seconds as the user would write them (0.1, not 0.1000000001).
@@ -421,6 +432,26 @@ mod tests {
             Block::Authentication => (
                 format!("vrrp_instance:\n  VI:\n    authentication:\n      {keyword}: null\n"),
                 format!("vrrp_instance.VI.authentication.{keyword}"),
+            ),
+            Block::Script => (
+                format!("vrrp_script:\n  S:\n    {keyword}: null\n"),
+                format!("vrrp_script.S.{keyword}"),
+            ),
+            Block::HttpGet => (
+                format!("vrrp_script:\n  S:\n    http_get:\n      {keyword}: null\n"),
+                format!("vrrp_script.S.http_get.{keyword}"),
+            ),
+            Block::DnsQuery => (
+                format!("vrrp_script:\n  S:\n    dns_query:\n      {keyword}: null\n"),
+                format!("vrrp_script.S.dns_query.{keyword}"),
+            ),
+            Block::TrackFile => (
+                format!("track_file:\n  F:\n    {keyword}: null\n"),
+                format!("track_file.F.{keyword}"),
+            ),
+            Block::TrackProcess => (
+                format!("vrrp_track_process:\n  P:\n    {keyword}: null\n"),
+                format!("vrrp_track_process.P.{keyword}"),
             ),
         }
     }

@@ -70,6 +70,8 @@ pub(super) fn resolve_instance(
         rules,
         track_interfaces: raw.track_interfaces,
         track_scripts: raw.track_scripts,
+        track_files: raw.track_files,
+        track_processes: raw.track_processes,
         notify: raw.notify,
         garp_master_delay: raw
             .garp_master_delay

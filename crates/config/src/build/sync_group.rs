@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::track::{read_track_interfaces, read_track_refs, TrackDefs, TrackKind};
 use super::{entries, items, join, read_string, read_string_node, unknown_key, Cx, Key};
 use crate::keywords::Block;
 use crate::model::*;
@@ -59,9 +60,14 @@ pub(super) fn read_sync_group(
     block: &Key,
     instance_blocks: &[Key],
     group_of: &mut HashMap<String, String>,
+    defs: &mut TrackDefs,
 ) -> Option<SyncGroup> {
     let mut members = Vec::new();
     let mut notify = Notify::default();
+    let mut track_interfaces = Vec::new();
+    let mut track_scripts = Vec::new();
+    let mut track_files = Vec::new();
+    let mut track_processes = Vec::new();
     let mut group_seen = false;
     for key in entries(cx, block.value, &block.path, block.pos) {
         match key.name.as_str() {
@@ -92,6 +98,12 @@ pub(super) fn read_sync_group(
             "notify_backup" => notify.backup = read_string(cx, &key),
             "notify_fault" => notify.fault = read_string(cx, &key),
             "notify_stop" => notify.stop = read_string(cx, &key),
+            "track_interface" => track_interfaces = read_track_interfaces(cx, &key),
+            "track_script" => track_scripts = read_track_refs(cx, &key, TrackKind::Script, defs),
+            "track_file" => track_files = read_track_refs(cx, &key, TrackKind::File, defs),
+            "track_process" => {
+                track_processes = read_track_refs(cx, &key, TrackKind::Process, defs)
+            }
             _ => unknown_key(cx, Block::SyncGroup, &key),
         }
     }
@@ -106,5 +118,9 @@ pub(super) fn read_sync_group(
         name: block.name.clone(),
         members,
         notify,
+        track_interfaces,
+        track_scripts,
+        track_files,
+        track_processes,
     })
 }
