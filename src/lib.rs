@@ -1,5 +1,6 @@
 //! vipd: a VRRP daemon for Linux. The library holds the parts the `vipd` binary is made of.
 
 pub mod daemon;
+pub mod hooks;
 pub mod sniff;
 pub mod system;
