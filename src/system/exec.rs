@@ -292,7 +292,8 @@ impl Finished {
 /// asked). When the timeout passes, or when the future is dropped first, the whole group gets
 /// SIGKILL and the shell is reaped; background children of a shell that exits on its own are
 /// left running, as a shell would. Must be called inside the tokio runtime: a task supervises
-/// the process, so the timeout holds even while nobody polls the future.
+/// the process, so the timeout holds even while nobody polls the future. When the runtime itself
+/// shuts down, running commands are left to finish on their own.
 ///
 /// [`Verdict::RunInsecure`] runs silently: callers that want the warning ask
 /// [`ScriptPolicy::verdict`] first.
@@ -354,9 +355,9 @@ fn start(
         } else {
             Stdio::null()
         })
-        .process_group(0)
-        // Only a backstop (the shell alone, at runtime shutdown): supervise kills the group.
-        .kill_on_drop(true);
+        // No kill_on_drop: at runtime shutdown a command keeps running (the daemon's
+        // notify_stop scripts outlive it); a dropped future is handled by supervise.
+        .process_group(0);
     if policy.gid != nix::unistd::getgid().as_raw() {
         shell.gid(policy.gid);
     }
@@ -890,6 +891,34 @@ mod tests {
         assert_eq!(
             by_name.last_stderr_line.unwrap(),
             format!("{uid} {gid} {gid}")
+        );
+    }
+
+    /// A shell that exits while its background child still holds stderr is reported at once,
+    /// and the child, in the shell's group, is left running.
+    #[test]
+    fn background_children_outlive_a_shell_that_exits_on_its_own() {
+        let dir = TempDir::new("background");
+        let pid_file = dir.0.join("pid");
+        let finished = run(
+            &ScriptPolicy::root(),
+            shell(&format!(
+                "echo $$ > {}; sleep 3 & echo bye >&2; exit 1",
+                pid_file.display()
+            )),
+        );
+        assert_eq!(finished.outcome, Outcome::Exited(1));
+        assert_eq!(finished.last_stderr_line.as_deref(), Some("bye"));
+        assert!(
+            finished.elapsed < Duration::from_secs(2),
+            "waited for the background child: {:?}",
+            finished.elapsed
+        );
+        let shell_pid: u32 = wait_for_line(&pid_file).parse().unwrap();
+        let members = group_members(shell_pid);
+        assert!(
+            members.iter().any(|&(_, state)| state != 'Z'),
+            "the background sleep was killed: {members:?}"
         );
     }
 
