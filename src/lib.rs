@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod hooks;
 pub mod observe;
 pub mod sniff;
 pub mod system;

@@ -14,11 +14,9 @@ mod attach;
 pub mod control;
 pub mod effects;
 mod event;
-mod hooks_glue;
 pub mod instance;
 mod main_loop;
 mod netevents;
-mod notify;
 mod receive;
 mod registry;
 mod release;
@@ -77,7 +75,7 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
         eprintln!("vipd: nothing applied; fix the configuration and start again");
         return 1;
     }
-    let hooks = match hooks_glue::Hooks::new(&loaded.config) {
+    let hooks = match crate::hooks::Hooks::new(&loaded.config) {
         Ok(hooks) => hooks,
         Err(e) => {
             eprintln!("error: {}: {e}", config_path.display());
