@@ -172,8 +172,8 @@ impl fmt::Display for AttachError {
 #[derive(Debug, Default)]
 pub struct InstanceErrors {
     pub attach: Option<AttachError>,
-    /// The worker's last report for this instance, when it failed.
-    pub reconcile: Option<String>,
+    /// What failed in the worker's last report on this instance's master resources.
+    pub reconcile: Vec<SystemError>,
     /// The last advert send, when it failed.
     pub send: Option<String>,
     pub announce: Option<String>,
@@ -185,7 +185,15 @@ impl InstanceErrors {
         self.attach
             .as_ref()
             .map(ToString::to_string)
-            .or_else(|| self.reconcile.clone())
+            .or_else(|| {
+                (!self.reconcile.is_empty()).then(|| {
+                    self.reconcile
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+            })
             .or_else(|| self.send.clone())
             .or_else(|| self.announce.clone())
     }

@@ -6,7 +6,7 @@
 //! - [`receive`]: sockets and incoming adverts; [`transmit`]: adverts and announcements out;
 //! - [`attach`]: interfaces, VMACs, sockets; [`netevents`]: what netlink reports;
 //! - [`apply`]: carrying out router actions; [`worker`] (+ [`effects`]): the kernel round trips;
-//! - [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
+//! - [`startup`]; [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket.
 
 mod apply;
@@ -23,6 +23,7 @@ mod release;
 mod reload;
 mod shutdown;
 mod snapshot;
+mod startup;
 mod transmit;
 mod worker;
 
