@@ -1,7 +1,9 @@
 //! The Linux side: raw VRRP sockets, rtnetlink (addresses, links, macvlans, routes, rules), sysctls,
-//! nftables and AF_PACKET announcements. Makes the world match what the router asked for; decides nothing.
+//! nftables, AF_PACKET announcements and running external commands. Makes the world match what the
+//! router asked for; decides nothing.
 
 pub mod announce;
+pub mod exec;
 pub mod netlink;
 pub mod nft;
 pub mod socket;
