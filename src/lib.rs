@@ -3,3 +3,4 @@
 pub mod daemon;
 pub mod sniff;
 pub mod system;
+pub mod track;
