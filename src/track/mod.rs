@@ -15,12 +15,12 @@
 mod file;
 mod hysteresis;
 mod periodic;
+pub mod probe;
 mod process;
 mod registry;
 mod script;
-// TODO(lead): `pub mod probe;` (the built-in TCP/HTTP checks, branch wip-probe) and the
-// `TrackerKind::Probe(probe::ProbeSpec)` arm below, once wip-probe has landed; its runner is
-// `periodic::spawn` with `probe::run` as the check (see `spawn`).
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -90,6 +90,8 @@ pub enum TrackerKind {
         /// The script's own `user USER [GROUP]`, overriding the global script policy's user.
         user: Option<vipd_config::ScriptUser>,
     },
+    /// A built-in check (TCP connect, HTTP(S) GET, ICMP echo, DNS query) run every interval.
+    Probe(probe::ProbeSpec),
     /// A file holding a number, watched with inotify.
     File {
         /// The file; a symlink is resolved once, when the tracker starts.
@@ -292,9 +294,30 @@ pub fn spawn(
                 context.updates.clone(),
             ))
         }
+        TrackerKind::Probe(probe) => {
+            let (probe, timeout) = (probe.clone(), spec.timeout);
+            Ok(periodic::spawn(
+                id,
+                spec.interval,
+                move || probe_run(probe.clone(), timeout),
+                context.updates.clone(),
+            ))
+        }
         TrackerKind::File { path, init } => {
             file::spawn(id, path, *init, context.reload, context.updates.clone())
         }
         TrackerKind::Process(process) => process::spawn(id, process, context.updates.clone()),
+    }
+}
+
+/// One probe run as a periodic check.
+async fn probe_run(spec: probe::ProbeSpec, timeout: Duration) -> periodic::CheckResult {
+    periodic::CheckResult {
+        outcome: match probe::run(&spec, timeout).await {
+            Ok(()) => RunOutcome::Passed,
+            Err(reason) if reason.starts_with("timed out") => RunOutcome::TimedOut,
+            Err(reason) => RunOutcome::Failed(reason),
+        },
+        last_stderr_line: None,
     }
 }

@@ -80,7 +80,7 @@ impl Trackers {
     /// [`Verdict::Unknown`], or [`Verdict::Failing`] for a periodic check with `init_fail`.
     pub fn add(&mut self, spec: TrackerSpec) -> TrackId {
         let hysteresis = match spec.kind {
-            TrackerKind::Script { .. } => {
+            TrackerKind::Script { .. } | TrackerKind::Probe(_) => {
                 Some(Hysteresis::new(spec.rise, spec.fall, spec.init_fail))
             }
             TrackerKind::File { .. } | TrackerKind::Process(_) => None,
