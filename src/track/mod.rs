@@ -33,6 +33,7 @@ pub use file::{parse_track_file, FileInit, FileReading};
 pub use hysteresis::{CheckVerdict, Hysteresis};
 pub use process::{ParamMatch, ProcessSpec};
 pub use registry::{TrackerStatus, Trackers};
+pub use script::disabled_script_reason;
 
 use crate::system::exec::ScriptPolicy;
 

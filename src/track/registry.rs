@@ -242,7 +242,8 @@ mod tests {
 
     use super::Trackers;
     use crate::track::{
-        FileReading, Report, RunOutcome, RunReport, TrackUpdate, TrackerKind, TrackerSpec, Verdict,
+        FileReading, ProcessSpec, Report, RunOutcome, RunReport, TrackUpdate, TrackerKind,
+        TrackerSpec, Verdict,
     };
 
     fn script(name: &str, rise: u32, fall: u32, init_fail: bool) -> TrackerSpec {
@@ -359,7 +360,15 @@ mod tests {
     #[test]
     fn process_reports_set_the_quorum_verdict_and_the_count() {
         let mut trackers = Trackers::new();
-        let p = trackers.add(file("p"));
+        let p = trackers.add(TrackerSpec {
+            kind: TrackerKind::Process(ProcessSpec::new("haproxy")),
+            ..script("p", 1, 1, true)
+        });
+        assert_eq!(
+            trackers.verdict(p),
+            Some(Verdict::Unknown),
+            "init_fail is for checks"
+        );
         let report = |count, quorum| TrackUpdate {
             id: p,
             report: Report::Processes { count, quorum },

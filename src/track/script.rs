@@ -3,6 +3,7 @@
 //! [`CheckResult`]. [`super::periodic`] schedules the runs.
 
 use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +60,47 @@ impl ScriptCheck {
                 last_stderr_line: finished.last_stderr_line,
             }
         }
+    }
+}
+
+/// Shell builtins and keywords a command may start with (vipd runs scripts through `sh -c`).
+const SHELL_WORDS: &[&str] = &[
+    "!", ":", ".", "[", "case", "cd", "command", "echo", "eval", "exec", "exit", "false", "for",
+    "if", "printf", "read", "set", "test", "true", "until", "while", "{", "(",
+];
+
+/// Why keepalived would disable this `vrrp_script` when the configuration is loaded, if it
+/// would: `enable_script_security` refuses it, or its program is not found or not executable.
+/// keepalived then removes the script from every instance and sync group, as if it were not
+/// tracked (a weight-0 script with a typo does not hold the instance in Fault); the daemon should
+/// do the same, with this reason in the log.
+pub fn disabled_script_reason(command: &str, policy: &ScriptPolicy) -> Option<String> {
+    if let Verdict::Refuse(why) = policy.verdict(command) {
+        return Some(format!("insecure: {why}"));
+    }
+    let program = command.split_whitespace().next()?;
+    let program = program.trim_matches(|c| c == '\'' || c == '"');
+    let found = if program.contains('/') {
+        Some(std::path::PathBuf::from(program))
+    } else if SHELL_WORDS.contains(&program) {
+        return None;
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    let Some(path) = found else {
+        return Some(format!("{program}: not found"));
+    };
+    match std::fs::metadata(&path) {
+        Err(e) => Some(format!("{}: {e}", path.display())),
+        Ok(meta) if !meta.is_file() => Some(format!("{}: not a file", path.display())),
+        Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
+            Some(format!("{}: not executable", path.display()))
+        }
+        Ok(_) => None,
     }
 }
 
@@ -274,6 +316,33 @@ mod tests {
             processes_with(&in_flight).is_empty(),
             "and no new run started"
         );
+    }
+
+    #[test]
+    fn scripts_keepalived_would_disable_are_named_with_the_reason() {
+        let policy = ScriptPolicy::root();
+        let scratch = Scratch::new("disable");
+        let reason = |command: &str| super::disabled_script_reason(command, &policy);
+        assert_eq!(reason("true"), None, "found on PATH");
+        assert_eq!(reason("/bin/sh -c 'exit 1'"), None);
+        assert_eq!(reason("[ -e /run/flag ]"), None, "a shell word");
+        let missing = scratch.0.join("nope.sh");
+        let why = reason(&format!("{} --quick", missing.display())).unwrap();
+        assert!(
+            why.contains("not found") || why.contains("No such file"),
+            "{why}"
+        );
+        assert!(reason("vipd-no-such-program-x")
+            .unwrap()
+            .contains("not found"));
+        let plain = scratch.0.join("plain.sh");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(reason(plain.to_str().unwrap())
+            .unwrap()
+            .contains("not executable"));
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(reason(plain.to_str().unwrap()), None);
     }
 
     #[tokio::test(flavor = "current_thread")]
