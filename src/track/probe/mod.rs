@@ -15,9 +15,9 @@
 //! - URL: parsed here, because the accepted grammar is tiny (scheme, an IP literal or `localhost`,
 //!   a port, a path); the `url` crate would bring IDNA and its Unicode tables for names vipd
 //!   never resolves (resolving would block the loop).
-//! - DNS: `simple-dns` builds the query (name validation, label encoding) and reads the reply's
-//!   header; the reply is matched on id and question bytes without decoding its records, so a
-//!   record type the parser does not know cannot fail a healthy server.
+//! - DNS: written here (see `dns.rs` for why not `simple-dns`): a query is a 12-byte header and
+//!   one question, and the reply is matched on id and question bytes and judged on three header
+//!   fields without decoding its records, so no record type can fail a healthy server.
 //! - ICMP: `socket2` (already a dependency) and tokio's `AsyncFd`: a ping socket (`SOCK_DGRAM`,
 //!   where `net.ipv4.ping_group_range` allows it), else a raw socket with a kernel ICMP filter.
 //!   `surge-ping` would add rand, parking_lot, pnet_packet and a receive task per client for what
@@ -62,8 +62,8 @@ pub struct HttpProbe {
     /// When set, the body (its first [`MAX_BODY`] bytes) must contain this text.
     pub body_contains: Option<String>,
     /// Verify the server's certificate chain and name against Mozilla's roots (`https` only).
-    /// `false` accepts any certificate, e.g. the kube-apiserver's self-signed one; the handshake
-    /// signatures are still checked.
+    /// `false` accepts any certificate, e.g. the kube-apiserver's self-signed one (and then
+    /// checks no handshake signature either: without a trusted certificate it proves nothing).
     pub tls_verify: bool,
 }
 
