@@ -1,10 +1,15 @@
 //! The DNS probe: one query over UDP to a connected socket (so only the server's datagrams
 //! arrive), the reply matched on id and question, then judged on its rcode and, when asked, on
 //! having at least one answer record. Records are counted from the header, never decoded.
+//!
+//! The query (a 12-byte header and one question) and the header fields read back are written
+//! here, not with a DNS crate: `simple-dns` was tried, but its only public encoder is `Packet`,
+//! which links every record type's writer (25 KB of code measured) for this one message, and
+//! `hickory-proto` is larger still. What is hand-written is the name encoding of RFC 1035 §3.1
+//! with its limits, and four header fields.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use simple_dns::{header_buffer, Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE};
 use tokio::net::UdpSocket;
 
 use super::{io_reason, DnsProbe};
@@ -32,6 +37,14 @@ const TYPE_NAMES: &[(&str, u16)] = &[
 ];
 
 const HEADER_LEN: usize = 12;
+const MAX_LABEL: usize = 63;
+/// Of the encoded name, length octets and final zero included (RFC 1035 §2.3.4).
+const MAX_NAME: usize = 255;
+const CLASS_IN: u16 = 1;
+const FLAG_RESPONSE: u16 = 0x8000;
+const FLAG_TRUNCATED: u16 = 0x0200;
+const FLAG_RECURSION_DESIRED: u16 = 0x0100;
+const RCODE_MASK: u16 = 0x000f;
 /// Without EDNS a server's UDP reply fits in 512 bytes; only its header and question are read.
 const MAX_REPLY: usize = 512;
 
@@ -91,37 +104,50 @@ pub(super) async fn query(probe: &DnsProbe) -> Result<(), String> {
 
 /// The query in wire format: recursion desired, one question of class IN, no EDNS.
 pub(super) fn build_query(id: u16, probe: &DnsProbe) -> Result<Vec<u8>, String> {
-    // "vipd.test." and "vipd.test" are the same name; the encoder wants it without the root dot.
+    let bad = |why: &str| format!("DNS name {:?}: {why}", probe.name);
+    // "vipd.test." and "vipd.test" are the same name; "." alone is the root.
     let text = probe.name.strip_suffix('.').unwrap_or(&probe.name);
-    let name = Name::new(text).map_err(|error| format!("DNS name {:?}: {error}", probe.name))?;
-    let qtype = match QTYPE::try_from(probe.qtype) {
-        Ok(known) => known,
-        Err(_) => QTYPE::TYPE(simple_dns::TYPE::Unknown(probe.qtype)),
-    };
-    let mut packet = Packet::new_query(id);
-    packet.set_flags(PacketFlag::RECURSION_DESIRED);
-    packet
-        .questions
-        .push(Question::new(name, qtype, QCLASS::CLASS(CLASS::IN), false));
-    packet
-        .build_bytes_vec()
-        .map_err(|error| format!("DNS name {:?}: {error}", probe.name))
+    let mut query = Vec::with_capacity(HEADER_LEN + text.len() + 6);
+    query.extend_from_slice(&id.to_be_bytes());
+    query.extend_from_slice(&FLAG_RECURSION_DESIRED.to_be_bytes());
+    query.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question, no records
+    if !text.is_empty() {
+        for label in text.split('.') {
+            if label.is_empty() {
+                return Err(bad("empty label"));
+            }
+            if label.len() > MAX_LABEL {
+                return Err(bad("label longer than 63 bytes"));
+            }
+            if label.bytes().any(|byte| byte <= b' ' || byte == 0x7f) {
+                return Err(bad("spaces or control characters"));
+            }
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+    }
+    query.push(0);
+    if query.len() - HEADER_LEN > MAX_NAME {
+        return Err(bad("longer than 255 bytes"));
+    }
+    query.extend_from_slice(&probe.qtype.to_be_bytes());
+    query.extend_from_slice(&CLASS_IN.to_be_bytes());
+    Ok(query)
 }
 
 /// `None` for a datagram that is not the reply to `query` (wrong id, not a response, another
 /// question); else the verdict.
 fn judge(reply: &[u8], query: &[u8], expect_answer: bool) -> Option<Result<(), String>> {
-    if reply.len() < HEADER_LEN
-        || header_buffer::id_unchecked(reply) != header_buffer::id_unchecked(query)
-        || !header_buffer::has_flags_unchecked(reply, PacketFlag::RESPONSE)
-    {
+    let field = |at: usize| u16::from_be_bytes([reply[at], reply[at + 1]]);
+    if reply.len() < HEADER_LEN || reply[..2] != query[..2] || field(2) & FLAG_RESPONSE == 0 {
         return None;
     }
-    let rcode = header_buffer::rcode_unchecked(reply);
+    let (flags, questions, answers) = (field(2), field(4), field(6));
+    let rcode = flags & RCODE_MASK;
     let question = &query[HEADER_LEN..];
     // Servers echo the question; some answer errors (FORMERR, REFUSED) without one.
-    let echoed = match header_buffer::questions_unchecked(reply) {
-        0 => rcode != RCODE::NoError,
+    let echoed = match questions {
+        0 => rcode != 0,
         1 => reply
             .get(HEADER_LEN..HEADER_LEN + question.len())
             // Names compare case-insensitively; length octets (< 64) are never letters.
@@ -131,12 +157,11 @@ fn judge(reply: &[u8], query: &[u8], expect_answer: bool) -> Option<Result<(), S
     if !echoed {
         return None;
     }
-    if rcode != RCODE::NoError {
-        return Some(Err(format!("DNS rcode {}", rcode_name(reply))));
+    if rcode != 0 {
+        return Some(Err(format!("DNS rcode {}", rcode_name(rcode))));
     }
-    if expect_answer && header_buffer::answers_unchecked(reply) == 0 {
-        let truncated = header_buffer::has_flags_unchecked(reply, PacketFlag::TRUNCATION);
-        return Some(Err(if truncated {
+    if expect_answer && answers == 0 {
+        return Some(Err(if flags & FLAG_TRUNCATED != 0 {
             "no answer (reply truncated)".to_owned()
         } else {
             "no answer".to_owned()
@@ -146,9 +171,8 @@ fn judge(reply: &[u8], query: &[u8], expect_answer: bool) -> Option<Result<(), S
 }
 
 /// The rcode's mnemonic as dig prints it.
-fn rcode_name(reply: &[u8]) -> String {
-    let code = u16::from_be_bytes([reply[2], reply[3]]) & 0x000f;
-    let name = match code {
+fn rcode_name(rcode: u16) -> String {
+    let name = match rcode {
         0 => "NOERROR",
         1 => "FORMERR",
         2 => "SERVFAIL",
@@ -197,6 +221,20 @@ mod tests {
         let unusual = build_query(1, &probe("vipd.test", 65280)).unwrap();
         assert_eq!(&unusual[unusual.len() - 4..], &[0xff, 0x00, 0, 1]);
         assert!(build_query(1, &probe(&"x".repeat(64), 1)).is_err());
+        assert!(build_query(1, &probe(&"x".repeat(63), 1)).is_ok());
+        let long = ["x".repeat(63).as_str(); 4].join(".");
+        assert!(
+            build_query(1, &probe(&long, 1)).is_err(),
+            "257 bytes encoded"
+        );
+        assert!(
+            build_query(1, &probe(&long[2..], 1)).is_ok(),
+            "255 bytes encoded"
+        );
+        assert!(build_query(1, &probe("a..b", 1)).is_err());
+        assert!(build_query(1, &probe("a b", 1)).is_err());
+        let root = build_query(1, &probe(".", 2)).unwrap();
+        assert_eq!(&root[HEADER_LEN..], &[0, 0, 2, 0, 1]);
     }
 
     #[test]

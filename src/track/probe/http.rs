@@ -13,8 +13,9 @@ use super::{io_reason, tcp, HttpProbe, MAX_BODY};
 const MAX_HEAD: usize = 16 * 1024;
 /// Headers parsed; a response with more fails as malformed.
 const MAX_HEADERS: usize = 64;
-/// Read size: the buffer grows only as data arrives, so a short body costs a short buffer.
-const READ_CHUNK: usize = 4096;
+/// Read size: the buffer grows only as data arrives, so a short response (a health endpoint's
+/// is a few hundred bytes) costs a short buffer.
+const READ_CHUNK: usize = 1024;
 
 /// Where and what to ask, from a URL.
 struct Target {

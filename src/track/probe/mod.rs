@@ -15,13 +15,26 @@
 //! - URL: parsed here, because the accepted grammar is tiny (scheme, an IP literal or `localhost`,
 //!   a port, a path); the `url` crate would bring IDNA and its Unicode tables for names vipd
 //!   never resolves (resolving would block the loop).
-//! - DNS: `simple-dns` builds the query (name validation, label encoding) and reads the reply's
-//!   header; the reply is matched on id and question bytes without decoding its records, so a
-//!   record type the parser does not know cannot fail a healthy server.
+//! - DNS: written here (see `dns.rs` for why not `simple-dns`): a query is a 12-byte header and
+//!   one question, and the reply is matched on id and question bytes and judged on three header
+//!   fields without decoding its records, so no record type can fail a healthy server.
 //! - ICMP: `socket2` (already a dependency) and tokio's `AsyncFd`: a ping socket (`SOCK_DGRAM`,
 //!   where `net.ipv4.ping_group_range` allows it), else a raw socket with a kernel ICMP filter.
 //!   `surge-ping` would add rand, parking_lot, pnet_packet and a receive task per client for what
 //!   is one 16-byte request and one reply here.
+//!
+//! Measured cost (release build, x86_64; `tests/memory.rs` repeats the RSS part):
+//! - binary: +1.75 MB of text (6.13 → 7.89 MB) with all four kinds called, nearly all of it
+//!   TLS: ring 0.49 MB (0.15 MB of it the P-256 table), rustls 0.35 MB, ~0.3 MB of generic code
+//!   instantiated for them, webpki 39 KB; the probes themselves ~40 KB, httparse 6 KB.
+//! - RSS, paid once on a kind's first run: ICMP ~0.1 MiB, TCP and HTTP up to 0.25 and 0.5 MiB
+//!   of tokio and probe code in a process that had run no socket code yet (less in a running
+//!   daemon), DNS nothing more; HTTPS 1.0–1.5 MiB of code pages (clean, file-backed) and
+//!   ~60 KiB of heap for the two shared configurations. So HTTPS alone is over the 1 MiB budget
+//!   for the checks; the other kinds are well within it.
+//! - heap for 100 instances: ~0.1 MiB with their probes spread out, ~0.6 MiB left behind by
+//!   100 probes started at the same instant (a TLS probe needs ~10 KiB while it runs): trackers
+//!   should stagger their first runs.
 
 mod dns;
 mod http;
@@ -62,8 +75,8 @@ pub struct HttpProbe {
     /// When set, the body (its first [`MAX_BODY`] bytes) must contain this text.
     pub body_contains: Option<String>,
     /// Verify the server's certificate chain and name against Mozilla's roots (`https` only).
-    /// `false` accepts any certificate, e.g. the kube-apiserver's self-signed one; the handshake
-    /// signatures are still checked.
+    /// `false` accepts any certificate, e.g. the kube-apiserver's self-signed one (and then
+    /// checks no handshake signature either: without a trusted certificate it proves nothing).
     pub tls_verify: bool,
 }
 

@@ -80,8 +80,10 @@ fn build(verify: bool) -> ClientConfig {
     }
 }
 
-/// Accepts any certificate chain for any name, but still checks that the server holds the key
-/// of the certificate it sent (the handshake signature), as `curl -k` does.
+/// Accepts any certificate for any name, and any handshake signature: without trust in the
+/// certificate, checking that the server holds its key proves nothing (whoever sits in between
+/// signs with a key of its own), and skipping it keeps the signature code (RSA, ECDSA and the
+/// P-256 tables, ~0.2 MiB of pages) out of memory when only unverified probes run.
 #[derive(Debug)]
 struct AnyCertificate {
     provider: Arc<CryptoProvider>,
@@ -101,32 +103,23 @@ impl ServerCertVerifier for AnyCertificate {
 
     fn verify_tls12_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        Ok(HandshakeSignatureValid::assertion())
     }
 
     fn verify_tls13_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        Ok(HandshakeSignatureValid::assertion())
     }
 
+    /// What the ClientHello offers; the server picks one of them to sign with.
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider
             .signature_verification_algorithms

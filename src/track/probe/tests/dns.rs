@@ -13,15 +13,14 @@ fn query(server: &str, name: &str, qtype: &str) -> ProbeSpec {
     })
 }
 
-#[test]
-fn dns_probe_passes_on_an_answer_and_names_each_failure() {
+/// dnsmasq on 127.0.0.1 and ::1 port 5353: `vipd.test` has the A record 192.0.2.53 and no
+/// other, `*.nx.test` does not exist, anything else is refused (no upstream servers).
+pub(super) fn start_dnsmasq(ns: &TestNs, scratch: &Scratch) -> Server {
     let dnsmasq = tool("dnsmasq", "apt-get install dnsmasq-base");
-    let ns = lab();
-    let scratch = Scratch::new();
     let pid_file = format!("--pid-file={}", scratch.file("dnsmasq.pid"));
-    let _dnsmasq = Server::start(
-        &ns,
-        &scratch,
+    Server::start(
+        ns,
+        scratch,
         "dnsmasq.log",
         &dnsmasq,
         &[
@@ -40,7 +39,14 @@ fn dns_probe_passes_on_an_answer_and_names_each_failure() {
             "--local=/vipd.test/",
             "--local=/nx.test/",
         ],
-    );
+    )
+}
+
+#[test]
+fn dns_probe_passes_on_an_answer_and_names_each_failure() {
+    let ns = lab();
+    let scratch = Scratch::new();
+    let _dnsmasq = start_dnsmasq(&ns, &scratch);
     within(&ns, Duration::from_secs(30), || async {
         wait_until_passes(&query("127.0.0.1:5353", "vipd.test", "A")).await;
         assert_eq!(

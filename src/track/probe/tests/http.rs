@@ -1,32 +1,39 @@
-//! The HTTP(S) probe against python's http.server and a python TLS server whose self-signed
-//! certificate `openssl req` makes at test time.
+//! The HTTP(S) probe against python's http.server, plain and over TLS with a certificate chain
+//! `openssl` makes at test time.
 
 use std::time::Duration;
 
 use super::*;
 use crate::track::probe::HttpProbe;
 
-/// http.server over TLS: `tls_server.py DIR PORT CERT KEY`.
-const TLS_SERVER: &str = "\
-import functools, http.server, ssl, sys
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-server = http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[2])), handler)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(sys.argv[3], sys.argv[4])
-server.socket = context.wrap_socket(server.socket, server_side=True)
+/// python's http.server, over TLS when given a certificate: `web.py DIR BIND PORT [CHAIN KEY]`.
+/// A deep backlog and the TLS handshake in the connection's thread (not in accept) let the
+/// memory test open a hundred connections at once.
+const WEB_SERVER: &str = "\
+import functools, http.server, socket, ssl, sys
+directory, bind, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6 if ':' in bind else socket.AF_INET
+    request_queue_size = 256
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+server = Server((bind, port), handler)
+if len(sys.argv) > 4:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
 server.serve_forever()
 ";
 
-fn get(url: &str) -> HttpProbe {
+pub(super) fn get(url: &str) -> HttpProbe {
     HttpProbe::new(url)
 }
 
-fn spec(probe: HttpProbe) -> ProbeSpec {
+pub(super) fn spec(probe: HttpProbe) -> ProbeSpec {
     ProbeSpec::HttpGet(probe)
 }
 
 /// A document root with `healthz` ("status: ok") and `big` (the word "ok" only after 64 KiB).
-fn document_root() -> Scratch {
+pub(super) fn document_root() -> Scratch {
     let scratch = Scratch::new();
     std::fs::write(scratch.path().join("healthz"), "status: ok\n").unwrap();
     let mut big = vec![b'x'; 70 * 1024];
@@ -35,26 +42,29 @@ fn document_root() -> Scratch {
     scratch
 }
 
+/// The web server on `bind` port 8080, serving `root`.
+pub(super) fn start_web_server(
+    ns: &TestNs,
+    root: &Scratch,
+    python: &str,
+    bind: &str,
+    log: &str,
+) -> Server {
+    let (dir, script) = (
+        root.path().to_string_lossy().into_owned(),
+        root.file("web.py"),
+    );
+    std::fs::write(&script, WEB_SERVER).unwrap();
+    Server::start(ns, root, log, python, &[&script, &dir, bind, "8080"])
+}
+
 #[test]
 fn http_probe_checks_status_and_body_and_names_each_failure() {
     let python = tool("python3", "apt-get install python3");
     let ns = lab();
     let root = document_root();
-    let dir = root.path().to_string_lossy().into_owned();
-    let serve = |bind: &'static str, log: &str| {
-        let args = [
-            "-m",
-            "http.server",
-            "--bind",
-            bind,
-            "--directory",
-            &dir,
-            "8080",
-        ];
-        Server::start(&ns, &root, log, &python, &args)
-    };
-    let _v4 = serve("127.0.0.1", "web4.log");
-    let _v6 = serve("::1", "web6.log");
+    let _v4 = start_web_server(&ns, &root, &python, "127.0.0.1", "web4.log");
+    let _v6 = start_web_server(&ns, &root, &python, "::1", "web6.log");
     let _silent = Server::start(
         &ns,
         &root,
@@ -127,18 +137,9 @@ openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca-key.pem -days 2 -extfile lea
 cat leaf.pem ca.pem >chain.pem
 ";
 
-#[test]
-fn https_probe_verifies_certificates_unless_told_not_to() {
-    let python = tool("python3", "apt-get install python3");
+/// The TLS server on 127.0.0.1:8443 serving `root`, with a certificate chain made there.
+pub(super) fn start_tls_server(ns: &TestNs, root: &Scratch, python: &str) -> Server {
     tool("openssl", "apt-get install openssl");
-    let ns = lab();
-    let root = document_root();
-    let (cert, key, script) = (
-        root.file("chain.pem"),
-        root.file("key.pem"),
-        root.file("tls.py"),
-    );
-    std::fs::write(&script, TLS_SERVER).unwrap();
     let dir = root.path().to_string_lossy().into_owned();
     let made = ns.exec("sh", &["-c", MAKE_CERTIFICATES, "sh", &dir]);
     assert!(
@@ -146,28 +147,23 @@ fn https_probe_verifies_certificates_unless_told_not_to() {
         "making certificates: {}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let _tls = Server::start(
-        &ns,
-        &root,
-        "tls.log",
-        &python,
-        &[&script, &dir, "8443", &cert, &key],
+    let (chain, key, script) = (
+        root.file("chain.pem"),
+        root.file("key.pem"),
+        root.file("web.py"),
     );
-    let _plain = Server::start(
-        &ns,
-        &root,
-        "plain.log",
-        &python,
-        &[
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            &dir,
-            "8080",
-        ],
-    );
+    std::fs::write(&script, WEB_SERVER).unwrap();
+    let args = [&script, &dir, "127.0.0.1", "8443", &chain, &key];
+    Server::start(ns, root, "tls.log", python, &args)
+}
+
+#[test]
+fn https_probe_verifies_certificates_unless_told_not_to() {
+    let python = tool("python3", "apt-get install python3");
+    let ns = lab();
+    let root = document_root();
+    let _tls = start_tls_server(&ns, &root, &python);
+    let _plain = start_web_server(&ns, &root, &python, "127.0.0.1", "plain.log");
     within(&ns, Duration::from_secs(40), || async {
         let insecure = |url: &str| HttpProbe {
             tls_verify: false,
