@@ -53,6 +53,7 @@ pub struct Daemon {
     pub(super) actions: Vec<MemberAction>,
     pub(super) encode_buf: bytes::BytesMut,
     pub(super) hooks: Hooks,
+    pub(super) tracking: super::tracking::Tracking,
     pub(super) departures: Vec<Departure>,
     pub(super) next_ticket: u64,
     pub(super) pending_reload: Option<PendingReload>,
@@ -148,6 +149,7 @@ impl Daemon {
                 tracing::info!("SIGHUP: reloading {}", self.config_path.display());
                 self.reload(None);
             }
+            Event::Track(update) => self.on_track_update(update),
             Event::Terminate => self.begin_shutdown(),
         }
     }
@@ -178,6 +180,7 @@ impl Daemon {
             Some(event) = net_event => Event::Net(event),
             Some(report) = self.reports.recv() => Event::System(report),
             Some(request) = self.control_rx.recv() => Event::Control(request),
+            Some(update) = self.tracking.updates_rx.recv() => Event::Track(update),
         })
     }
 

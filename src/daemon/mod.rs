@@ -7,6 +7,7 @@
 //! - [`attach`]: interfaces, VMACs, sockets; [`netevents`]: what netlink reports;
 //! - [`apply`]: carrying out router actions; [`worker`] (+ [`effects`]): the kernel round trips;
 //! - [`startup`]; [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
+//! - [`tracking`]: vrrp_script / track_file / track_process verdicts → routers;
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket.
 
 mod apply;
@@ -24,6 +25,7 @@ mod reload;
 mod shutdown;
 mod snapshot;
 mod startup;
+mod tracking;
 mod transmit;
 mod worker;
 

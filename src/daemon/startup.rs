@@ -77,6 +77,7 @@ impl Daemon {
             actions: Vec::new(),
             encode_buf: bytes::BytesMut::with_capacity(1500),
             hooks,
+            tracking: super::tracking::Tracking::new(),
             departures: Vec::new(),
             next_ticket: 0,
             pending_reload: None,
@@ -84,6 +85,7 @@ impl Daemon {
             shutting_down: false,
             config,
         };
+        daemon.sync_trackers(false);
         let mut groups = Vec::new();
         for (cfg, members) in groupings(&daemon.config) {
             let members = members
@@ -108,6 +110,7 @@ impl Daemon {
             }
             daemon.remove_stale(id);
         }
+        daemon.refresh_instance_tracks();
         for group in groups {
             daemon.registry.build_routers(group);
         }
@@ -169,5 +172,4 @@ impl Daemon {
         self.start_group(group);
         self.reload_group_started(group);
     }
-
 }
