@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use vipd::observe::metrics::{render, Families};
+use vipd::observe::Snapshot;
 
 const RULES: &str = "conf/prometheus/vipd-alerts.yml";
 const RULE_TESTS: &str = "conf/prometheus/vipd-alerts.test.yml";
@@ -393,6 +395,49 @@ fn every_dashboard_expression_parses() {
     if let Err(report) = promtool_parses(&exprs, "dashboard") {
         panic!("promtool rejects a dashboard expression:\n{report}");
     }
+}
+
+/// The `vipd_*` and `keepalived_*` metric names `text` mentions.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|word| word.starts_with("vipd_") || word.starts_with("keepalived_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_metric_the_dashboard_and_rules_query_is_served() {
+    let exposition = render(&Snapshot::synthetic(8), Families::default());
+    let served: BTreeSet<String> = exposition
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| line.split(['{', ' ']).next().unwrap().to_owned())
+        .collect();
+    let d = dashboard();
+    let mut queried: Vec<(String, String)> = dashboard_exprs(&d)
+        .into_iter()
+        .map(|(title, ref_id, expr)| (format!("{DASHBOARD} {title} {ref_id}"), expr))
+        .collect();
+    for variable in d["templating"]["list"].as_array().unwrap() {
+        if let Some(query) = variable["query"]["query"].as_str() {
+            queried.push((
+                format!("{DASHBOARD} variable {}", variable["name"]),
+                query.into(),
+            ));
+        }
+    }
+    for rule in alert_rules() {
+        let expr = rule["expr"].as_str().unwrap().to_owned();
+        queried.push((format!("{RULES} {}", rule["alert"]), expr));
+    }
+    let mut names = 0;
+    for (what, expr) in &queried {
+        for name in metric_names(expr) {
+            names += 1;
+            assert!(served.contains(&name), "{what}: {name} is not in /metrics");
+        }
+    }
+    assert!(names > 30, "only {names} metric names found");
 }
 
 #[test]
