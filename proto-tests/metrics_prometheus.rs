@@ -5,7 +5,9 @@
 //! pair is healthy; blocking VRRP between the routers with nft fires VipdSplitBrain; and, after
 //! the pair heals, every expression of mehdy's bundled dashboard, of dashboard 18270's keepalived
 //! panels (shared/notes/metrics-compat.md §2.1 and §2.4, verbatim below) and of
-//! conf/grafana/vipd.json returns data.
+//! conf/grafana/vipd.json returns data; stopping one router's vipd fires VipdDown (the scrape
+//! job is not named after vipd, so the rule's vipd_build_info arm is the one tested) and
+//! nothing else once the other router has taken over.
 
 use crate::daemon_support::*;
 use crate::lab::*;
@@ -231,7 +233,7 @@ struct Prometheus<'a> {
 }
 
 impl<'a> Prometheus<'a> {
-    /// Scrapes `targets` every second (job `vipd`) and evaluates `rules` every second; waits
+    /// Scrapes `targets` every second (job `routers`) and evaluates `rules` every second; waits
     /// until its HTTP API answers.
     fn start(lab: &Lab, node: &'a Node, targets: &[&str], rules: &Path) -> Prometheus<'a> {
         let config = lab.dir().join("prometheus.yml");
@@ -242,7 +244,7 @@ impl<'a> Prometheus<'a> {
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  \
                  evaluation_interval: 1s\n\
                  rule_files:\n  - \"{}\"\n\
-                 scrape_configs:\n  - job_name: vipd\n    static_configs:\n      \
+                 scrape_configs:\n  - job_name: routers\n    static_configs:\n      \
                  - targets: [{}]\n",
                 rules.display(),
                 target_list.join(", ")
@@ -495,7 +497,7 @@ fn vipd_dashboard() -> DashboardQueries {
 }
 
 #[test]
-#[ignore = "needs the /metrics listener (wip-http) and exposition (wip-metrics)"]
+#[ignore = "needs the /metrics listener (wip-http)"]
 fn metrics_prometheus_scrapes_both_routers_alerts_on_split_brain_and_feeds_the_dashboards() {
     let started = Instant::now();
     let lab = Lab::new("metrics_prometheus");
@@ -505,7 +507,7 @@ fn metrics_prometheus_scrapes_both_routers_alerts_on_split_brain_and_feeds_the_d
     a.add_addr("192.0.2.1/24");
     b.add_addr("192.0.2.2/24");
     client.add_addr("192.0.2.10/24");
-    let (_vipd_a, vipd_b) = start_elected(
+    let (mut vipd_a, vipd_b) = start_elected(
         &a,
         &router_config(TARGETS[0], 150),
         &b,
@@ -702,6 +704,34 @@ fn metrics_prometheus_scrapes_both_routers_alerts_on_split_brain_and_feeds_the_d
         )
         .expect("failover quantile");
     assert!(has_number(&quantile), "failover median: {quantile:?}");
+
+    // gw-a stops (priority 0 first: gw-b takes over); its target goes down. The job is not named
+    // after vipd, so VipdDown knows it by the vipd_build_info it served.
+    stop_with(&mut vipd_a, SIGTERM, Duration::from_secs(5));
+    wait_for(Duration::from_secs(15), "VipdDown firing for gw-a", || {
+        prometheus.alerts().iter().any(|a| {
+            a["labels"]["alertname"] == "VipdDown"
+                && a["labels"]["instance"] == TARGETS[0]
+                && a["state"] == "firing"
+        })
+    });
+    wait_for(
+        Duration::from_secs(10),
+        "Prometheus: gw-b alone, MASTER",
+        || prometheus.states() == BTreeMap::from([(TARGETS[1].to_owned(), "MASTER".to_owned())]),
+    );
+    // A NoMaster may flash between gw-a's priority 0 and gw-b's first advert; it must clear.
+    let only_down = wait_until(Duration::from_secs(5), || {
+        prometheus
+            .alerts()
+            .iter()
+            .all(|a| a["labels"]["alertname"] == "VipdDown")
+    });
+    assert!(
+        only_down,
+        "alerts other than VipdDown after gw-b took over: {:?}",
+        prometheus.alerts()
+    );
 
     prometheus.stop();
     let elapsed = started.elapsed();
