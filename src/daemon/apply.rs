@@ -110,6 +110,9 @@ impl Daemon {
             .registry
             .router(id)
             .map_or(0, |r| r.effective_priority());
+        if let Some(instance) = self.registry.instance_mut(id) {
+            instance.recent_transitions.record(from, to, reason);
+        }
         let Some(instance) = self.registry.instance(id) else {
             return;
         };

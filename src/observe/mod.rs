@@ -2,6 +2,7 @@
 //! event loop hands out, and what is rendered from it: `vipd status` text and JSON ([`status`]),
 //! and later `/metrics`. Nothing here locks or waits on the event loop.
 
+pub mod history;
 pub mod snapshot;
 pub mod stats;
 pub mod status;
