@@ -55,6 +55,9 @@ const SHARE_WINDOW: Duration = Duration::from_millis(20);
 const DRAIN_BYTES: usize = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a request waits for the loop (which is busy starting, or stuck) before a 503.
+const LOOP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Every error message the listener hands to the loop starts with this.
 pub const ERROR_PREFIX: &str = "metrics_listen ";
 
@@ -147,7 +150,7 @@ async fn run<L: LoopHandle>(mut settings: Settings, handle: L) {
                     }
                 }
                 _ = tick.tick() => {
-                    let Some(new) = current_settings(&handle).await else {
+                    let Some(new) = current_settings(&handle, settings).await else {
                         return;
                     };
                     let rebind = new.listen != settings.listen
@@ -162,7 +165,7 @@ async fn run<L: LoopHandle>(mut settings: Settings, handle: L) {
     }
 }
 
-/// Binds `addr` (SO_REUSEADDR, as tokio does, so a restart finds the port free at once).
+/// Binds `addr` (std sets SO_REUSEADDR, so a restarted vipd finds its port free at once).
 fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     let listener = std::net::TcpListener::bind(addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -197,13 +200,16 @@ async fn accept(listener: Option<&TcpListener>) -> Option<TcpStream> {
     }
 }
 
-/// The loop's settings, None once the loop is gone.
-async fn current_settings(handle: &impl LoopHandle) -> Option<Settings> {
+/// The loop's settings (`current` while it is too busy to answer), None once it is gone.
+async fn current_settings(handle: &impl LoopHandle, current: Settings) -> Option<Settings> {
     let (tx, rx) = oneshot::channel();
     if !handle.ask(LoopRequest::Settings(tx)).await {
         return None;
     }
-    rx.await.ok()
+    match tokio::time::timeout(LOOP_TIMEOUT, rx).await {
+        Ok(answer) => answer.ok(),
+        Err(_) => Some(current),
+    }
 }
 
 /// What every connection shares.
@@ -262,8 +268,10 @@ impl<L: LoopHandle> Server<L> {
         let Some(page) = Page::at(&request.path) else {
             return Answer::error(404, "not found; vipd serves /metrics, /status and /");
         };
-        let Some(snapshot) = self.snapshots.get().await else {
-            return Answer::error(503, "vipd is shutting down");
+        let snapshot = match tokio::time::timeout(LOOP_TIMEOUT, self.snapshots.get()).await {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => return Answer::error(503, "vipd is shutting down"),
+            Err(_) => return Answer::error(503, "vipd is busy; try again"),
         };
         let Ok(_one_at_a_time) = self.renders.acquire().await else {
             return Answer::error(503, "vipd is shutting down");
