@@ -17,3 +17,4 @@ mod interop_util;
 mod interop_vmac;
 mod lab;
 mod lab_selftest;
+mod metrics_http;
