@@ -88,7 +88,7 @@ fn answers_carry_length_type_and_close() {
     let answer = Answer {
         status: 200,
         content_type: METRICS_CONTENT_TYPE,
-        body: "keepalived_up 1\n".into(),
+        body: Arc::new("keepalived_up 1\n".to_owned()),
         head_only: false,
     };
     let head = answer.head();
@@ -402,4 +402,34 @@ fn a_taken_port_or_a_foreign_address_is_reported_and_retried() {
         assert!(TcpStream::connect(foreign).await.is_err(), "off closes it");
         assert!(fake.errors.try_recv().is_err(), "no error for off");
     });
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panicking_render_fails_alone() {
+    let renderer = RenderThread::default();
+    assert_eq!(
+        renderer.run(|| -> u32 { panic!("a renderer bug") }).await,
+        None
+    );
+    assert_eq!(renderer.run(|| 7).await, Some(7), "the thread survives");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn nothing_keeps_a_body_once_it_is_sent() {
+    let fake = fake_loop(settings("127.0.0.1:9165"));
+    let server = Server::new(fake.handle.clone());
+    let body = server
+        .rendered(Page::Html, Families::default())
+        .await
+        .expect("rendered");
+    assert!(body.contains("<h2>VI_&lt;1&gt;</h2>"));
+    let weak = Arc::downgrade(&body);
+    drop(body);
+    assert!(
+        weak.upgrade().is_none(),
+        "the page is freed with its last request"
+    );
+    let again = server.rendered(Page::Html, Families::default()).await;
+    assert!(again.is_ok());
+    assert_eq!(*fake.snapshots.lock().unwrap(), 2, "each render asks anew");
 }
