@@ -17,4 +17,5 @@ mod interop_util;
 mod interop_vmac;
 mod lab;
 mod lab_selftest;
+mod metrics_http;
 mod metrics_prometheus;

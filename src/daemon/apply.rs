@@ -117,6 +117,7 @@ impl Daemon {
         instance
             .stats
             .on_transition(from, to, reason, now, std::time::SystemTime::now());
+        instance.recent_transitions.record(from, to, reason);
         let Some(instance) = self.registry.instance(id) else {
             return;
         };

@@ -1,6 +1,6 @@
 //! The control socket: a Unix stream socket (mode 0600) in the runtime directory. A client writes one
 //! command line (`status` or `reload`), the daemon answers with one JSON document and closes the
-//! connection.
+//! connection. The HTTP listener's requests travel on the same channel to the loop.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -11,15 +11,46 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
+use super::main_loop::Daemon;
+use crate::observe::http::{LoopHandle, LoopRequest, Settings};
 use crate::observe::status::{ReloadReport, StatusReport};
 
 pub const SOCKET_NAME: &str = "vipd.sock";
 
-/// A request from a control client, answered by the event loop.
+/// A request from a control client or the HTTP listener, answered by the event loop.
 pub enum ControlRequest {
     Status(oneshot::Sender<StatusReport>),
     /// Re-read the configuration file and apply it.
     Reload(oneshot::Sender<ReloadReport>),
+    /// From the HTTP listener (`/metrics`, `/status`, `/`): see [`Daemon::on_http_request`].
+    Http(LoopRequest),
+}
+
+/// The HTTP listener reaches the loop through the control channel.
+impl LoopHandle for mpsc::Sender<ControlRequest> {
+    async fn ask(&self, request: LoopRequest) -> bool {
+        self.send(ControlRequest::Http(request)).await.is_ok()
+    }
+}
+
+impl Daemon {
+    /// Hands the HTTP listener a snapshot or the settings in force, or records its binding error
+    /// among the daemon's errors (those `vipd status` shows).
+    pub(super) fn on_http_request(&mut self, request: LoopRequest) {
+        match request {
+            LoopRequest::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            LoopRequest::Settings(reply) => {
+                let _ = reply.send(Settings::from_config(&self.config.global));
+            }
+            LoopRequest::ListenerError(error) => {
+                self.errors
+                    .retain(|e| !e.starts_with(crate::observe::http::ERROR_PREFIX));
+                self.errors.extend(error);
+            }
+        }
+    }
 }
 
 /// How long a client waits for the daemon's answer: a reload may wait for the reconciler to

@@ -15,6 +15,7 @@ use super::effects::{MasterResources, VipSpec};
 use super::receive::SocketId;
 use super::registry::{GroupId, InstanceId};
 use super::tracking::InstanceTrack;
+use crate::observe::history::RecentTransitions;
 use crate::observe::stats::InstanceStats;
 use crate::system::announce;
 use crate::system::error::SystemError;
@@ -58,6 +59,7 @@ pub struct Instance {
     pub reject_log: (Option<u64>, u64),
     /// The last rival master heard (address, daemon microseconds).
     pub rival_master: Option<(IpAddr, u64)>,
+    pub recent_transitions: RecentTransitions,
 }
 
 /// An attach request in flight.
@@ -329,6 +331,7 @@ impl Instance {
             errors: InstanceErrors::default(),
             reject_log: (None, 0),
             rival_master: None,
+            recent_transitions: RecentTransitions::default(),
         }
     }
 

@@ -145,6 +145,7 @@ impl Daemon {
                 let _ = reply.send(self.snapshot().status_report());
             }
             Event::Control(ControlRequest::Reload(reply)) => self.reload(Some(reply)),
+            Event::Control(ControlRequest::Http(request)) => self.on_http_request(request),
             Event::Reload => {
                 tracing::info!("SIGHUP: reloading {}", self.config_path.display());
                 self.reload(None);

@@ -8,7 +8,9 @@
 //! - [`apply`]: carrying out router actions; [`worker`] (+ [`effects`]): the kernel round trips;
 //! - [`startup`]; [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
 //! - [`tracking`]: vrrp_script / track_file / track_process verdicts → routers;
-//! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket.
+//! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket, whose
+//!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
+//!   spawned beside it).
 
 mod apply;
 mod attach;
@@ -98,10 +100,12 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
     };
     runtime.block_on(async {
         let (control_tx, control_rx) = mpsc::channel(16);
-        if let Err(e) = control::serve(runtime_dir, control_tx) {
+        if let Err(e) = control::serve(runtime_dir, control_tx.clone()) {
             tracing::error!("control socket in {}: {e}", runtime_dir.display());
             return 1;
         }
+        let settings = crate::observe::http::Settings::from_config(&loaded.config.global);
+        crate::observe::http::spawn(settings, control_tx);
         let code = match main_loop::Daemon::start(
             loaded.config,
             config_path.to_owned(),

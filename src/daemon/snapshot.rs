@@ -69,6 +69,7 @@ impl Daemon {
                         .rival_master
                         .map(|(address, at)| (address, now.0.saturating_sub(at) / 1000)),
                     trackers: self.tracker_snapshots(i),
+                    recent_transitions: i.recent_transitions.records(),
                 })
             })
             .collect();

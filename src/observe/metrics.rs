@@ -44,7 +44,7 @@
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use vipd_router::{Reason, State, TrackEffect};
+use vipd_router::{State, TrackEffect};
 use vipd_wire::WireError;
 
 use super::snapshot::{state_name, InstanceSnapshot, Snapshot, VipSnapshot};
@@ -95,22 +95,8 @@ fn state_number(state: State) -> u64 {
     }
 }
 
-/// A transition reason as the `reason` label spells it.
-pub fn reason_name(reason: Reason) -> &'static str {
-    match reason {
-        Reason::Startup => "startup",
-        Reason::Shutdown => "shutdown",
-        Reason::MasterDownTimerExpired => "master_down_timer_expired",
-        Reason::PriorityZeroReceived => "priority_zero_received",
-        Reason::HigherPriorityAdvertReceived => "higher_priority_advert_received",
-        Reason::Preempted => "preempted",
-        Reason::InterfaceDown => "interface_down",
-        Reason::InterfaceUp => "interface_up",
-        Reason::TrackFailed => "track_failed",
-        Reason::TrackRecovered => "track_recovered",
-        Reason::SyncGroup => "sync_group",
-    }
-}
+/// A transition reason as the `reason` label spells it (the status page's word too).
+pub use super::history::reason_name;
 
 type Count = fn(&InstanceSnapshot) -> u64;
 

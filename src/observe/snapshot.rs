@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use vipd_router::{Counters, State, TrackEffect};
 
+use super::history::TransitionRecord;
 use super::stats::InstanceStats;
 use super::status::{
     ChecksumCounts, Counters as StatusCounters, InstanceStatus, LastRunStatus, ReloadReport,
@@ -65,6 +66,8 @@ pub struct InstanceSnapshot {
     pub rival_master: Option<(IpAddr, u64)>,
     /// Every tracked object (interfaces, scripts, probes, files, processes).
     pub trackers: Vec<TrackerSnapshot>,
+    /// The last few transitions, oldest first (the status page shows them).
+    pub recent_transitions: Vec<TransitionRecord>,
 }
 
 /// One tracked object of an instance.
@@ -238,6 +241,7 @@ impl Snapshot {
                     stats,
                     last_error: (k % 50 == 7).then(|| "cannot add 192.0.2.9/24".to_owned()),
                     rival_master: None,
+                    recent_transitions: Vec::new(),
                     trackers: vec![
                         TrackerSnapshot {
                             name: "eth9".into(),
@@ -444,6 +448,7 @@ mod tests {
                     processes: None,
                     error: None,
                 }],
+                recent_transitions: vec![],
             }],
         };
         let json = serde_json::to_value(snapshot.status_report()).unwrap();

@@ -110,6 +110,7 @@ pub const GLOBAL_DEFS: &[&str] = &[
     "vrrp_notify_fifo",
     "vrrp_check_unicast_src",
     "metrics_listen",
+    "metrics_families",
 ];
 
 pub const INSTANCE: &[&str] = &[

@@ -127,8 +127,66 @@ pub struct GlobalDefs {
     pub vrrp_notify_fifo: Option<String>,
     /// Default for each instance's `check_unicast_src`.
     pub vrrp_check_unicast_src: bool,
-    /// vipd's own: where the Prometheus endpoint listens; none by default.
+    /// vipd's own: where the HTTP listener (`/metrics`, `/status`, `/`) listens;
+    /// [`DEFAULT_METRICS_LISTEN`] unless `metrics_listen: off` (None).
     pub metrics_listen: Option<SocketAddr>,
+    /// vipd's own: which metric families `/metrics` carries. Default: all.
+    pub metrics_families: MetricsFamilies,
+}
+
+/// Where `/metrics` listens by default: the keepalived exporters' port, on localhost only (a
+/// remote Prometheus needs an address written explicitly).
+pub const DEFAULT_METRICS_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9165,
+));
+
+/// `global_defs.metrics_families`: the families of metrics `/metrics` renders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsFamilies {
+    /// `keepalived_exporter`: mehdy/keepalived-exporter's `keepalived_*` names.
+    pub keepalived_exporter: bool,
+    /// `keepalived_exporter_gen2brain`: gen2brain/keepalived_exporter's names (no `_total`).
+    pub keepalived_exporter_gen2brain: bool,
+    /// `vipd`: vipd's own `vipd_*` family.
+    pub vipd: bool,
+}
+
+impl MetricsFamilies {
+    /// The names `metrics_families` accepts, in the order they are documented.
+    pub const NAMES: [&'static str; 3] = [
+        "keepalived_exporter",
+        "keepalived_exporter_gen2brain",
+        "vipd",
+    ];
+
+    /// No family; [`MetricsFamilies::enable`] then adds them by name.
+    pub const NONE: MetricsFamilies = MetricsFamilies {
+        keepalived_exporter: false,
+        keepalived_exporter_gen2brain: false,
+        vipd: false,
+    };
+
+    /// Turns on the family called `name`; false when no family has that name.
+    pub fn enable(&mut self, name: &str) -> bool {
+        match name {
+            "keepalived_exporter" => self.keepalived_exporter = true,
+            "keepalived_exporter_gen2brain" => self.keepalived_exporter_gen2brain = true,
+            "vipd" => self.vipd = true,
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl Default for MetricsFamilies {
+    fn default() -> Self {
+        MetricsFamilies {
+            keepalived_exporter: true,
+            keepalived_exporter_gen2brain: true,
+            vipd: true,
+        }
+    }
 }
 
 impl Default for GlobalDefs {
@@ -155,7 +213,8 @@ impl Default for GlobalDefs {
             notify_fifo: None,
             vrrp_notify_fifo: None,
             vrrp_check_unicast_src: false,
-            metrics_listen: None,
+            metrics_listen: Some(DEFAULT_METRICS_LISTEN),
+            metrics_families: MetricsFamilies::default(),
         }
     }
 }

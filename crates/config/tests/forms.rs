@@ -34,7 +34,11 @@ fn keepalived_defaults() {
     assert_eq!(g.vrrp_garp_interval_us, 0);
     assert_eq!(g.nftables_table, "keepalived");
     assert_eq!(g.dynamic_interfaces, DynamicInterfaces::Off);
-    assert_eq!(g.metrics_listen, None);
+    assert_eq!(g.metrics_listen, Some("127.0.0.1:9165".parse().unwrap()));
+    assert_eq!(g.metrics_families, MetricsFamilies::default());
+    assert!(g.metrics_families.keepalived_exporter);
+    assert!(g.metrics_families.keepalived_exporter_gen2brain);
+    assert!(g.metrics_families.vipd);
     assert!(!g.vrrp_strict);
 
     let i = &loaded.config.instances[0];
@@ -56,6 +60,41 @@ fn keepalived_defaults() {
     assert!(!i.v3_checksum_as_v2);
     assert!(i.unicast_peers.is_empty());
     assert_eq!(i.vips[0].prefix_len, 24);
+}
+
+#[test]
+fn metrics_listen_and_families() {
+    let global = |lines: &str| {
+        load(&format!("global_defs:\n{lines}{MINIMAL}"))
+            .config
+            .global
+    };
+    for off in ["off", "false", "\"off\""] {
+        assert_eq!(
+            global(&format!("  metrics_listen: {off}\n")).metrics_listen,
+            None,
+            "{off}"
+        );
+    }
+    assert_eq!(
+        global("  metrics_listen: \"[2001:db8::1]:9100\"\n").metrics_listen,
+        Some("[2001:db8::1]:9100".parse().unwrap())
+    );
+    assert_eq!(
+        global("  metrics_listen: 0.0.0.0:9165\n").metrics_listen,
+        Some("0.0.0.0:9165".parse().unwrap())
+    );
+    let families = global("  metrics_families: [vipd, keepalived_exporter]\n").metrics_families;
+    assert_eq!(
+        families,
+        MetricsFamilies {
+            keepalived_exporter: true,
+            keepalived_exporter_gen2brain: false,
+            vipd: true,
+        }
+    );
+    let one = global("  metrics_families: keepalived_exporter_gen2brain\n").metrics_families;
+    assert!(one.keepalived_exporter_gen2brain && !one.keepalived_exporter && !one.vipd);
 }
 
 #[test]

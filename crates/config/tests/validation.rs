@@ -527,6 +527,9 @@ fn global_defs_errors() {
         ("  dynamic_interfaces: sometimes", "vipd.yaml:2:3: global_defs.dynamic_interfaces: expected true, false or allow_if_changes"),
         ("  max_auto_priority: 100", "vipd.yaml:2:3: global_defs.max_auto_priority: 100 is out of range -1–99"),
         ("  metrics_listen: localhost", "vipd.yaml:2:3: global_defs.metrics_listen: \"localhost\" is not ADDRESS:PORT"),
+        ("  metrics_listen: 127.0.0.1:0", "vipd.yaml:2:3: global_defs.metrics_listen: \"127.0.0.1:0\": port 0"),
+        ("  metrics_families: [vipd, mehdy]", "vipd.yaml:2:28: global_defs.metrics_families[1]: \"mehdy\" is not a metrics family; the families are keepalived_exporter, keepalived_exporter_gen2brain, vipd"),
+        ("  metrics_families: []", "vipd.yaml:2:3: global_defs.metrics_families: lists no family"),
         ("  nftables: \"bad name\"", "vipd.yaml:2:3: global_defs.nftables: \"bad name\" is not an nftables table name"),
     ] {
         let errs = errors(&format!("global_defs:\n{line}\n{base}"));

@@ -167,6 +167,7 @@ fn known() -> Snapshot {
         stats,
         last_error: Some("cannot add 192.0.2.11/32".into()),
         rival_master: None,
+        recent_transitions: Vec::new(),
         trackers: vec![
             tracker("eth2", "interface", "up", TrackEffect::Adjust(0)),
             tracker("chk_web", "script", "failing", TrackEffect::Adjust(-20)),

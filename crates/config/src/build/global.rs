@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use super::{
-    entries, found, read_bool, read_int, read_seconds, read_string, read_u32, read_u8,
-    read_version, seconds_to_us, unknown_key, Cx, Key,
+    entries, found, items, read_bool, read_int, read_seconds, read_string, read_string_node,
+    read_u32, read_u8, read_version, seconds_to_us, unknown_key, Cx, Key,
 };
 use crate::keywords::Block;
 use crate::model::*;
@@ -130,22 +130,87 @@ pub(super) fn read_global(cx: &mut Cx, block: &Key) -> GlobalDefs {
             "vrrp_check_unicast_src" => {
                 g.vrrp_check_unicast_src = read_bool(cx, &key).unwrap_or(false)
             }
-            "metrics_listen" => {
-                if let Some(text) = read_string(cx, &key) {
-                    match text.parse::<SocketAddr>() {
-                        Ok(addr) => g.metrics_listen = Some(addr),
-                        Err(_) => cx.error(
-                            key.pos,
-                            &key.path,
-                            format!("\"{text}\" is not ADDRESS:PORT (e.g. 127.0.0.1:9165 or [::1]:9165)"),
-                        ),
-                    }
+            "metrics_listen" => g.metrics_listen = read_metrics_listen(cx, &key),
+            "metrics_families" => {
+                if let Some(families) = read_metrics_families(cx, &key) {
+                    g.metrics_families = families;
                 }
             }
             _ => unknown_key(cx, Block::GlobalDefs, &key),
         }
     }
     g
+}
+
+/// `ADDRESS:PORT`, `[V6]:PORT`, or `off` (None). `true` means the default address.
+fn read_metrics_listen(cx: &mut Cx, key: &Key) -> Option<SocketAddr> {
+    match &key.value.value {
+        Value::Bool(false) => return None,
+        Value::Bool(true) => return Some(DEFAULT_METRICS_LISTEN),
+        Value::Str(text) if text.trim() == "off" => return None,
+        _ => {}
+    }
+    let text = read_string(cx, key)?;
+    match text.trim().parse::<SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Some(addr),
+        Ok(_) => {
+            cx.error(
+                key.pos,
+                &key.path,
+                format!("\"{text}\": port 0 would listen on a random port; give the port Prometheus scrapes (e.g. 9165)"),
+            );
+            Some(DEFAULT_METRICS_LISTEN)
+        }
+        Err(_) => {
+            cx.error(
+                key.pos,
+                &key.path,
+                format!(
+                    "\"{text}\" is not ADDRESS:PORT (e.g. 127.0.0.1:9165 or [::1]:9165) or off"
+                ),
+            );
+            Some(DEFAULT_METRICS_LISTEN)
+        }
+    }
+}
+
+/// A list of family names (a YAML list, or names separated by spaces or commas).
+fn read_metrics_families(cx: &mut Cx, key: &Key) -> Option<MetricsFamilies> {
+    let mut families = MetricsFamilies::NONE;
+    let mut any = false;
+    let mut valid = true;
+    for (path, node) in items(key) {
+        let Some(text) = read_string_node(cx, node, node.pos, &path) else {
+            valid = false;
+            continue;
+        };
+        for name in text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+        {
+            any = true;
+            if !families.enable(name) {
+                valid = false;
+                cx.error(
+                    node.pos,
+                    &path,
+                    format!(
+                        "\"{name}\" is not a metrics family; the families are {}",
+                        MetricsFamilies::NAMES.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    if valid && !any {
+        cx.error(
+            key.pos,
+            &key.path,
+            "lists no family; to serve no metrics at all, write `metrics_listen: off`",
+        );
+        return None;
+    }
+    valid.then_some(families)
 }
 
 /// `user [group]`, as keepalived writes it.
