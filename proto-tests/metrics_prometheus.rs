@@ -497,7 +497,6 @@ fn vipd_dashboard() -> DashboardQueries {
 }
 
 #[test]
-#[ignore = "needs the /metrics listener (wip-http)"]
 fn metrics_prometheus_scrapes_both_routers_alerts_on_split_brain_and_feeds_the_dashboards() {
     let started = Instant::now();
     let lab = Lab::new("metrics_prometheus");
