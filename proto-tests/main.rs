@@ -17,3 +17,5 @@ mod interop_util;
 mod interop_vmac;
 mod lab;
 mod lab_selftest;
+mod track_lab;
+mod track_support;
