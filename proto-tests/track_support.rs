@@ -160,7 +160,8 @@ pub struct TrackFile {
     pub weight: i32,
 }
 
-/// One `vrrp_track_process` definition.
+/// One `vrrp_track_process` definition (quorum 1, no delay: keepalived refuses `delay 0`,
+/// "must be between [0.000001..3600]", and 0 is its default anyway).
 #[derive(Clone, Debug)]
 pub struct TrackProcess {
     pub name: String,
@@ -271,7 +272,7 @@ impl RouterSpec {
             for tp in &self.processes {
                 let _ = writeln!(
                     yaml,
-                    "  {}: {{process: {}, weight: {}, quorum: 1, delay: 0}}",
+                    "  {}: {{process: {}, weight: {}, quorum: 1}}",
                     tp.name,
                     quoted(&tp.process),
                     tp.weight
@@ -330,7 +331,7 @@ impl RouterSpec {
         for tp in &self.processes {
             let _ = writeln!(
                 conf,
-                "vrrp_track_process {} {{\n  process {}\n  weight {}\n  quorum 1\n  delay 0\n}}",
+                "vrrp_track_process {} {{\n  process {}\n  weight {}\n  quorum 1\n}}",
                 tp.name, tp.process, tp.weight
             );
         }
