@@ -40,6 +40,7 @@
 # Options: --footprint-secs S, --runs N, --instances N (default 100), --vipd PATH (use this binary,
 # no build), --only LIST (comma list of footprint,reaction), --kinds "script tcp http icmp dns",
 # --variants "vipd-none keepalived-none vipd-script keepalived-script vipd-tcp" (footprint runs),
+# --daemons "vipd keepalived" (reaction runs),
 # --keep (keep the work dir), --out FILE (also write the table there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,7 @@ VIPD=
 ONLY=footprint,reaction
 KINDS="script tcp http icmp dns"
 VARIANTS="vipd-none keepalived-none vipd-script keepalived-script vipd-tcp"
+DAEMONS="vipd keepalived"
 KEEP=0
 OUT=
 MODE=full
@@ -71,6 +73,7 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=$2; shift ;;
         --kinds) KINDS=$2; shift ;;
         --variants) VARIANTS=$2; shift ;;
+        --daemons) DAEMONS=$2; shift ;;
         --keep) KEEP=1 ;;
         --out) OUT=$2; shift ;;
         -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -507,7 +510,7 @@ fi
 if wants reaction; then
     log "== reaction: service dead -> VIP on gw-b, $RUNS runs per kind, daemons interleaved per kind"
     for kind in $KINDS; do
-        for daemon in vipd keepalived; do reaction_runs "$daemon" "$kind"; done
+        for daemon in $DAEMONS; do reaction_runs "$daemon" "$kind"; done
     done
 fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)

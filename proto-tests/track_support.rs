@@ -152,7 +152,7 @@ fn path_str(path: &Path) -> &str {
     path.to_str().expect("lab paths are UTF-8")
 }
 
-/// One `vrrp_track_file` (vipd) / `track_file` (keepalived) definition.
+/// One `track_file` definition (keepalived 2.2.7 calls `vrrp_track_file` deprecated; vipd reads both).
 #[derive(Clone, Debug)]
 pub struct TrackFile {
     pub name: String,
@@ -256,7 +256,7 @@ impl RouterSpec {
             }
         }
         if !self.files.is_empty() {
-            yaml += "vrrp_track_file:\n";
+            yaml += "track_file:\n";
             for tf in &self.files {
                 let _ = writeln!(
                     yaml,
