@@ -59,9 +59,9 @@ fn main() {
             config,
             runtime_dir,
         } => vipd::daemon::run(&config, &runtime_dir),
-        Command::Check { config } => vipd::daemon::check(&config),
-        Command::Status { runtime_dir, json } => vipd::daemon::print_status(&runtime_dir, json),
-        Command::Reload { runtime_dir } => vipd::daemon::request_reload(&runtime_dir),
+        Command::Check { config } => vipd::cli::check(&config),
+        Command::Status { runtime_dir, json } => vipd::cli::print_status(&runtime_dir, json),
+        Command::Reload { runtime_dir } => vipd::cli::request_reload(&runtime_dir),
         Command::Sniff(args) => vipd::sniff::run(&args),
     };
     std::process::exit(code);

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::status::{ReloadReport, StatusReport};
+use crate::observe::status::{ReloadReport, StatusReport};
 
 pub const SOCKET_NAME: &str = "vipd.sock";
 

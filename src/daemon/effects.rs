@@ -1,12 +1,8 @@
-//! The reconciler task: makes what the event loop decided true (an instance's VIPs, virtual routes,
-//! virtual rules and no_accept firewall entries present or absent) through rtnetlink and nftables,
-//! in order, off the event loop, so that a slow kernel call never delays an advert. Failures come
-//! back to the event loop as reports; the loop asks again when netlink shows a change.
+//! What a master puts in place (its VIPs, virtual routes, virtual rules and no_accept firewall
+//! entries), in the system layer's terms, and how the worker installs and removes it through
+//! rtnetlink and nftables, in order.
 
 use std::net::IpAddr;
-use std::sync::Arc;
-
-use tokio::sync::{mpsc, oneshot};
 
 use vipd_config as config;
 
@@ -81,79 +77,9 @@ pub struct MasterResources {
     pub drop_set: Vec<IpAddr>,
 }
 
-/// What must be made true.
-#[derive(Debug)]
-pub enum Effect {
-    /// The instance's resources must be present (`present`) or absent on `ifindex`.
-    Master {
-        instance: usize,
-        ifindex: u32,
-        present: bool,
-        resources: Arc<MasterResources>,
-    },
-    /// Answers once every effect sent before it has been applied.
-    Flush(oneshot::Sender<()>),
-}
-
-/// How an effect went, for status and logs.
-#[derive(Debug)]
-pub struct EffectReport {
-    pub instance: usize,
-    /// Whether the effect made the resources present (else absent).
-    pub present: bool,
-    /// `None` when it succeeded.
-    pub error: Option<String>,
-}
-
-/// Starts the reconciler on the current runtime.
-pub fn spawn(
-    netlink: Netlink,
-    nft: Option<NftTable>,
-) -> (
-    mpsc::UnboundedSender<Effect>,
-    mpsc::UnboundedReceiver<EffectReport>,
-) {
-    let (effect_tx, mut effect_rx) = mpsc::unbounded_channel::<Effect>();
-    let (report_tx, report_rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(effect) = effect_rx.recv().await {
-            match effect {
-                Effect::Master {
-                    instance,
-                    ifindex,
-                    present,
-                    resources,
-                } => {
-                    let errors = if present {
-                        install(&netlink, nft.as_ref(), ifindex, &resources).await
-                    } else {
-                        remove(&netlink, nft.as_ref(), ifindex, &resources).await
-                    };
-                    let error = (!errors.is_empty()).then(|| {
-                        errors
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    });
-                    let _ = report_tx.send(EffectReport {
-                        instance,
-                        present,
-                        error,
-                    });
-                }
-                Effect::Flush(done) => {
-                    let _ = done.send(());
-                }
-            }
-        }
-    });
-    (effect_tx, report_rx)
-}
-
 /// Addresses first (routes may use them as source or gateway), then routes, then rules, then the
 /// firewall: the reverse of `remove`.
-async fn install(
+pub(super) async fn install(
     netlink: &Netlink,
     nft: Option<&NftTable>,
     ifindex: u32,
@@ -199,7 +125,7 @@ async fn install(
     errors
 }
 
-async fn remove(
+pub(super) async fn remove(
     netlink: &Netlink,
     nft: Option<&NftTable>,
     ifindex: u32,

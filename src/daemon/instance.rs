@@ -1,75 +1,114 @@
-//! One configured virtual router at run time: its configuration, where it lives on the system
-//! (interface, source address, socket), the advert it sends, and what status reports about it.
+//! One configured virtual router at run time, in parts that live and die separately: the
+//! configuration and what is derived from it ([`Template`]), where it is attached on the system
+//! ([`Attachment`], only while its interface exists), what it serves as master ([`Serving`],
+//! only while master or releasing), its statistics and its errors (one slot per kind).
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use vipd_config as config;
 use vipd_router as router;
 use vipd_wire as wire;
 
-use std::sync::Arc;
-
 use super::effects::{MasterResources, VipSpec};
-use super::status::{ChecksumCounts, Counters};
+use super::receive::SocketId;
+use super::registry::{GroupId, InstanceId};
+use crate::observe::stats::InstanceStats;
 use crate::system::announce;
+use crate::system::error::SystemError;
 use crate::system::socket::Family;
+
+/// Bit set in the router's tracked-object ids of `track_interface` entries, so that interface
+/// trackers never share an id with the trackers of `src/track` (which use the low bits alone).
+pub const INTERFACE_TRACK_ID: u32 = 1 << 31;
 
 /// Run-time state of one `vrrp_instance`.
 pub struct Instance {
+    pub id: InstanceId,
     pub cfg: config::Instance,
-    /// Index of its sync group (every instance has one; a lone instance is a group of one).
-    pub group: usize,
+    /// Its sync group (every instance has one; a lone instance is a group of one).
+    pub group: GroupId,
     /// Its index inside that group.
     pub member: usize,
     pub family: Family,
+    pub template: Template,
+    /// `None` while the interface is missing (or before the first attach).
+    pub attachment: Option<Attachment>,
+    /// An attach request is with the worker; `again` when another was wanted meanwhile.
+    pub attaching: Option<Reattach>,
+    /// A `track_interface` lookup is with the worker.
+    pub looking_up_links: bool,
+    /// A reload changed its tracked interfaces: the router is reconfigured once they are known.
+    pub reconfigure_after_lookup: bool,
+    /// What it put in place as master, while it has anything in place.
+    pub serving: Option<Serving>,
+    /// Its VMAC was deleted under it while master: what to put back once it is made again.
+    pub restore_after_attach: Option<Arc<MasterResources>>,
+    /// `track_interface` entries: name, the interface index if it exists, and whether it is up.
+    pub tracked: Vec<TrackedInterface>,
+    /// What the router was last told (usable or not): starts true, as the router assumes.
+    pub router_sees_link_up: bool,
+    pub stats: InstanceStats,
+    pub errors: InstanceErrors,
+    /// When a rejected advert was last logged (daemon microseconds), and how many since then.
+    pub reject_log: (Option<u64>, u64),
+    /// The last rival master heard (address, daemon microseconds).
+    pub rival_master: Option<(IpAddr, u64)>,
+}
+
+/// An attach request in flight.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reattach {
+    pub again: bool,
+}
+
+/// What is derived from the configuration once: the advert we send (only its priority changes
+/// from one send to the next), where it goes, the VIPs as the system layer takes them.
+pub struct Template {
+    pub advert: wire::Advert,
+    /// The unicast peers, else the VRRP group.
+    pub destinations: Vec<IpAddr>,
+    /// The VIPs, then the excluded ones.
+    pub vips: Vec<VipSpec>,
+    pub flavour: wire::ChecksumFlavour,
+    pub auth: wire::Auth,
+}
+
+/// Where the instance lives on the system while its interface exists.
+pub struct Attachment {
     /// The configured `interface`.
-    pub ifindex: Option<u32>,
+    pub ifindex: u32,
     /// Where the VIPs live: the VMAC with `use_vmac`, else `interface`.
-    pub vip_ifindex: Option<u32>,
+    pub vip_ifindex: u32,
     /// The MAC our announcements carry (the virtual MAC with `use_vmac`).
     pub mac: Option<[u8; 6]>,
     /// The interface's operational state as last seen.
     pub link_up: bool,
-    /// What the router was last told (usable or not): starts true, as the router assumes.
-    pub router_sees_link_up: bool,
     /// The source address of our adverts (unicast_src_ip, else the interface's primary address).
     pub src: Option<IpAddr>,
-    /// Index into the daemon's socket table of the socket adverts leave from.
-    pub send_socket: Option<usize>,
+    /// The socket adverts leave from.
+    pub send_socket: Option<SocketId>,
     /// Every socket this instance hears on (with `vmac_xmit_base`: the parent and the VMAC).
-    pub sockets: Vec<usize>,
+    pub sockets: Vec<SocketId>,
     /// The last advert accepted, to drop the second copy when it is heard on two sockets.
     pub last_advert: Option<(IpAddr, wire::Advert, u64)>,
-    /// `track_interface` entries: name, the interface index if it exists, and whether it is up.
-    pub tracked: Vec<TrackedInterface>,
-    /// The advert we send, built once; only its priority changes from one send to the next.
-    pub advert: wire::Advert,
-    /// Where adverts go: the unicast peers, else the VRRP group.
-    pub destinations: Vec<IpAddr>,
-    pub vips: Vec<VipSpec>,
-    pub flavour: wire::ChecksumFlavour,
-    pub auth: wire::Auth,
-    /// What we told the reconciler to install (and have not taken back yet).
-    pub installed: Option<Arc<MasterResources>>,
-    pub counters: Counters,
-    pub checksums: ChecksumCounts,
-    pub last_error: Option<String>,
-    /// When a rejected advert was last logged (daemon microseconds), and how many since then.
-    pub reject_log: (Option<u64>, u64),
-    /// `last_error` came from the reconciler (so its next successful report clears it).
-    pub error_from_effects: bool,
-    /// The last rival master heard (address, daemon microseconds).
-    pub rival_master: Option<(IpAddr, u64)>,
-    /// The announcement schedule while master.
-    pub garp: Option<announce::GarpPlan>,
-    /// Became master; announcements start once the reconciler has put the VIPs in place, so
-    /// that the first gratuitous ARP / NA never precedes the address it announces.
-    pub announce_after_install: bool,
-    /// Opened on first use, reopened when the interface changes.
+    /// Opened on first use.
     pub frame_sender: Option<announce::FrameSender>,
-    /// Removed by a reload. Its slot stays, so that indices held elsewhere (reconciler reports
-    /// still in flight) never land on another instance; nothing refers to it any more.
-    pub retired: bool,
+}
+
+/// What a master (or a master handing over) has asked the worker to put in place.
+pub struct Serving {
+    pub vip_ifindex: u32,
+    pub resources: Arc<MasterResources>,
+    /// The announcement schedule, once the VIPs are in place.
+    pub garp: Option<announce::GarpPlan>,
+    /// Announcements start once the worker reports the VIPs in place, so that the first
+    /// gratuitous ARP / NA never precedes the address it announces.
+    pub announce_after_install: bool,
+    /// Make-before-break: the router has left Master, the VIPs stay until a successor
+    /// advertises or this deadline (daemon microseconds) passes.
+    pub releasing_until: Option<router::Micros>,
 }
 
 /// One `track_interface` entry as last seen.
@@ -80,18 +119,82 @@ pub struct TrackedInterface {
     pub up: bool,
 }
 
+/// Why the instance cannot (fully) attach to its interface.
+#[derive(Debug)]
+pub enum AttachError {
+    Interface(SystemError),
+    Vmac(SystemError),
+    NoAddress {
+        interface: String,
+        family: Family,
+    },
+    Socket {
+        interface: String,
+        error: std::io::Error,
+    },
+    Removed {
+        interface: String,
+    },
+}
+
+impl fmt::Display for AttachError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttachError::Interface(e) => write!(f, "{e}"),
+            AttachError::Vmac(e) => write!(f, "use_vmac: {e}"),
+            AttachError::NoAddress { interface, family } => write!(
+                f,
+                "interface {interface} has no {} address to send adverts from",
+                match family {
+                    Family::V4 => "IPv4",
+                    Family::V6 => "IPv6 link-local",
+                }
+            ),
+            AttachError::Socket { interface, error } => write!(
+                f,
+                "cannot open the VRRP socket on {interface}: {error}{}",
+                if error.raw_os_error() == Some(libc::EPERM) {
+                    " (vipd needs CAP_NET_RAW)"
+                } else {
+                    ""
+                }
+            ),
+            AttachError::Removed { interface } => write!(
+                f,
+                "interface {interface} was removed; waiting for it to come back"
+            ),
+        }
+    }
+}
+
+/// The instance's current errors, one slot per kind: each is cleared when that kind of
+/// operation next succeeds.
+#[derive(Debug, Default)]
+pub struct InstanceErrors {
+    pub attach: Option<AttachError>,
+    /// The worker's last report for this instance, when it failed.
+    pub reconcile: Option<String>,
+    /// The last advert send, when it failed.
+    pub send: Option<String>,
+    pub announce: Option<String>,
+}
+
+impl InstanceErrors {
+    /// The one line status shows: what stops the instance first, then what degrades it.
+    pub fn summary(&self) -> Option<String> {
+        self.attach
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| self.reconcile.clone())
+            .or_else(|| self.send.clone())
+            .or_else(|| self.announce.clone())
+    }
+}
+
 fn wire_version(version: config::Version) -> wire::Version {
     match version {
         config::Version::V2 => wire::Version::V2,
         config::Version::V3 => wire::Version::V3,
-    }
-}
-
-/// The advert interval field as sent: seconds in v2, centiseconds in v3.
-fn interval_field(version: config::Version, interval_us: u64) -> u16 {
-    match version {
-        config::Version::V2 => (interval_us / 1_000_000) as u16,
-        config::Version::V3 => (interval_us / 10_000) as u16,
     }
 }
 
@@ -105,9 +208,8 @@ pub fn virtual_mac(family: Family, vrid: u8) -> [u8; 6] {
     [0x00, 0x00, 0x5e, 0x00, kind, vrid]
 }
 
-impl Instance {
-    pub fn new(cfg: config::Instance, group: usize, member: usize) -> Instance {
-        let family = super::effects::family(cfg.family);
+impl Template {
+    pub fn new(cfg: &config::Instance, family: Family) -> Template {
         let advert_addresses = match family {
             Family::V4 => wire::Addresses::V4(
                 cfg.vips
@@ -154,8 +256,39 @@ impl Instance {
             Some(config::Authentication::Ah) => wire::Auth::Ah,
             None => wire::Auth::None,
         };
-        let (cfg_version, cfg_vrid, cfg_priority, cfg_interval_us) =
-            (cfg.version, cfg.vrid, cfg.priority, cfg.advert_interval_us);
+        let version = wire_version(cfg.version);
+        let router_version = match cfg.version {
+            config::Version::V2 => router::Version::V2,
+            config::Version::V3 => router::Version::V3,
+        };
+        Template {
+            advert: wire::Advert {
+                version,
+                vrid: cfg.vrid,
+                priority: cfg.priority,
+                max_adver_int: router::timing::advert_us_to_field(
+                    router_version,
+                    cfg.advert_interval_us,
+                ),
+                addresses: advert_addresses,
+                auth: if version == wire::Version::V2 {
+                    auth
+                } else {
+                    wire::Auth::None
+                },
+            },
+            destinations,
+            vips,
+            flavour,
+            auth,
+        }
+    }
+}
+
+impl Instance {
+    pub fn new(id: InstanceId, group: GroupId, member: usize, cfg: config::Instance) -> Instance {
+        let family = super::effects::family(cfg.family);
+        let template = Template::new(&cfg, family);
         let tracked = cfg
             .track_interfaces
             .iter()
@@ -166,47 +299,24 @@ impl Instance {
             })
             .collect();
         Instance {
+            id,
             cfg,
             group,
             member,
             family,
-            ifindex: None,
-            vip_ifindex: None,
-            mac: None,
-            link_up: false,
-            router_sees_link_up: true,
-            src: None,
-            send_socket: None,
-            sockets: Vec::new(),
-            last_advert: None,
+            template,
+            attachment: None,
+            attaching: None,
+            looking_up_links: false,
+            reconfigure_after_lookup: false,
+            serving: None,
+            restore_after_attach: None,
             tracked,
-            advert: wire::Advert {
-                version: wire_version(cfg_version),
-                vrid: cfg_vrid,
-                priority: cfg_priority,
-                max_adver_int: interval_field(cfg_version, cfg_interval_us),
-                addresses: advert_addresses,
-                auth: if cfg_version == config::Version::V2 {
-                    auth
-                } else {
-                    wire::Auth::None
-                },
-            },
-            destinations,
-            vips,
-            flavour,
-            auth,
-            installed: None,
-            counters: Counters::default(),
-            checksums: ChecksumCounts::default(),
-            last_error: None,
-            error_from_effects: false,
+            router_sees_link_up: true,
+            stats: InstanceStats::default(),
+            errors: InstanceErrors::default(),
             reject_log: (None, 0),
             rival_master: None,
-            garp: None,
-            announce_after_install: false,
-            frame_sender: None,
-            retired: false,
         }
     }
 
@@ -215,46 +325,56 @@ impl Instance {
     /// is rebuilt; where the instance lives on the system, what it installed, its counters and
     /// what was last seen of each tracked interface (by name) are kept.
     pub fn adopt_config(&mut self, cfg: config::Instance) {
-        let fresh = Instance::new(cfg, self.group, self.member);
-        self.tracked = fresh
-            .tracked
-            .into_iter()
-            .map(|new| {
-                self.tracked
-                    .iter()
-                    .find(|old| old.name == new.name)
+        self.template = Template::new(&cfg, self.family);
+        let old = std::mem::take(&mut self.tracked);
+        self.tracked = cfg
+            .track_interfaces
+            .iter()
+            .map(|t| {
+                old.iter()
+                    .find(|o| o.name == t.name)
                     .cloned()
-                    .unwrap_or(new)
+                    .unwrap_or(TrackedInterface {
+                        name: t.name.clone(),
+                        ifindex: None,
+                        up: false,
+                    })
             })
             .collect();
-        self.advert = fresh.advert;
-        self.destinations = fresh.destinations;
-        self.vips = fresh.vips;
-        self.flavour = fresh.flavour;
-        self.auth = fresh.auth;
-        self.cfg = fresh.cfg;
+        self.cfg = cfg;
     }
 
     /// What received adverts are checked against.
     pub fn expected(&self) -> wire::Expected {
         wire::Expected {
-            version: self.advert.version,
+            version: self.template.advert.version,
             vrid: self.cfg.vrid,
-            auth: self.auth,
-            max_adver_int: self.advert.max_adver_int,
+            auth: self.template.auth,
+            max_adver_int: self.template.advert.max_adver_int,
         }
     }
 
-    /// Whether adverts can be sent and heard: the link is up and the socket open.
+    /// Our advert source address, while attached with one.
+    pub fn src(&self) -> Option<IpAddr> {
+        self.attachment.as_ref().and_then(|a| a.src)
+    }
+
+    /// Where the VIPs go, while attached.
+    pub fn vip_ifindex(&self) -> Option<u32> {
+        self.attachment.as_ref().map(|a| a.vip_ifindex)
+    }
+
     /// Whether the instance can take part: its link is up, and it has a socket and an address
     /// to send adverts from.
     pub fn usable(&self) -> bool {
-        self.link_up && self.send_socket.is_some() && self.src.is_some()
+        self.attachment
+            .as_ref()
+            .is_some_and(|a| a.link_up && a.send_socket.is_some() && a.src.is_some())
     }
 
-    /// Whether `tracked[id]` counts as failed for the router: down, or up with `reverse`.
-    pub fn tracked_ok(&self, id: usize) -> bool {
-        self.tracked[id].up != self.cfg.track_interfaces[id].reverse
+    /// Whether `tracked[index]` counts as up for the router (`reverse` flips it).
+    pub fn tracked_ok(&self, index: usize) -> bool {
+        self.tracked[index].up != self.cfg.track_interfaces[index].reverse
     }
 
     /// The name of the interface a VIP lives on.
@@ -271,7 +391,7 @@ impl Instance {
     /// What becoming master puts in place; `accepts` is the router's accept mode verdict.
     pub fn master_resources(&self, accepts: bool) -> MasterResources {
         MasterResources {
-            vips: self.vips.clone(),
+            vips: self.template.vips.clone(),
             routes: self.cfg.routes.clone(),
             rules: self.cfg.rules.clone(),
             drop_set: if accepts {
@@ -287,7 +407,7 @@ impl Instance {
             Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
-        let mut rc = router::RouterConfig::new(self.cfg.vrid, self.src.unwrap_or(unspecified));
+        let mut rc = router::RouterConfig::new(self.cfg.vrid, self.src().unwrap_or(unspecified));
         rc.version = match self.cfg.version {
             config::Version::V2 => router::Version::V2,
             config::Version::V3 => router::Version::V3,
@@ -303,10 +423,10 @@ impl Instance {
             .track_interfaces
             .iter()
             .enumerate()
-            .map(|(id, t)| router::TrackedObject {
-                id: id as u32,
+            .map(|(index, t)| router::TrackedObject {
+                id: INTERFACE_TRACK_ID | index as u32,
                 weight: t.weight,
-                up: self.tracked_ok(id),
+                up: self.tracked_ok(index),
             })
             .collect();
         rc.initial_state = match self.cfg.state {
@@ -320,11 +440,7 @@ impl Instance {
     /// at most one warning per 10 s (with how many were rejected in between), as a misconfigured
     /// peer sends ten a second.
     pub fn reject(&mut self, error: wire::WireError, src: IpAddr, now_us: u64) {
-        *self
-            .counters
-            .rejected
-            .entry(error.short_name().to_owned())
-            .or_insert(0) += 1;
+        self.stats.rejected.count(error);
         const QUIET_US: u64 = 10_000_000;
         let (last_logged, unlogged) = &mut self.reject_log;
         if last_logged.is_some_and(|at| now_us.saturating_sub(at) < QUIET_US) {
@@ -345,13 +461,24 @@ impl Instance {
         );
     }
 
-    pub fn set_error(&mut self, error: Option<String>) {
+    /// Records (and logs when new) why attaching failed, or clears it.
+    pub fn set_attach_error(&mut self, error: Option<AttachError>) {
         if let Some(e) = &error {
-            if self.last_error.as_deref() != Some(e) {
-                tracing::warn!(instance = %self.cfg.name, vrid = self.cfg.vrid, "{e}");
+            let line = e.to_string();
+            if self.errors.attach.as_ref().map(ToString::to_string) != Some(line.clone()) {
+                tracing::warn!(instance = %self.cfg.name, vrid = self.cfg.vrid, "{line}");
             }
         }
-        self.last_error = error;
-        self.error_from_effects = false;
+        self.errors.attach = error;
+    }
+
+    /// Records (and logs when new) an error of one of the string-valued kinds, or clears it.
+    pub fn set_error(slot: &mut Option<String>, name: &str, vrid: u8, error: Option<String>) {
+        if let Some(e) = &error {
+            if slot.as_deref() != Some(e) {
+                tracing::warn!(instance = %name, vrid, "{e}");
+            }
+        }
+        *slot = error;
     }
 }

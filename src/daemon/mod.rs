@@ -1,66 +1,37 @@
-//! The tokio event loop: feeds packets, timers, link events and signals to the routers and applies their
-//! actions through `system`; the control socket, status and configuration reload. Entry points of
-//! `vipd run|check|status|reload`.
+//! The daemon, `vipd run`: a single-threaded tokio runtime around one event loop
+//! ([`main_loop`]) that owns every router. Its concerns, one file each:
+//!
+//! - [`event`]: the events the loop dispatches; [`registry`]: instance and group ids;
+//!   [`instance`]: one instance's parts;
+//! - [`receive`]: sockets and incoming adverts; [`transmit`]: adverts and announcements out;
+//! - [`attach`]: interfaces, VMACs, sockets; [`netevents`]: what netlink reports;
+//! - [`apply`]: carrying out router actions; [`worker`] (+ [`effects`]): the kernel round trips;
+//! - [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
+//! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket.
 
+mod apply;
+mod attach;
 pub mod control;
 pub mod effects;
-mod event_loop;
+mod event;
 pub mod instance;
-mod notify;
-pub mod status;
+mod main_loop;
+mod netevents;
+mod receive;
+mod registry;
+mod release;
+mod reload;
+mod shutdown;
+mod snapshot;
+mod transmit;
+mod worker;
 
 use std::path::Path;
 
 use tokio::sync::mpsc;
 
-pub use event_loop::state_name;
-
-/// `vipd check`: 0 valid, 1 invalid, 2 unreadable. Touches nothing but the file.
-pub fn check(path: &Path) -> i32 {
-    match vipd_config::load_file(path) {
-        Ok(loaded) => {
-            for warning in &loaded.warnings {
-                eprintln!("warning: {warning}");
-            }
-            if let Err(e) = nft_available(&loaded.config) {
-                eprintln!("error: {}: {e}", path.display());
-                return 1;
-            }
-            println!(
-                "{}: valid ({} instance{})",
-                path.display(),
-                loaded.config.instances.len(),
-                if loaded.config.instances.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            );
-            0
-        }
-        Err(e) => {
-            report_load_error(&e);
-            e.exit_code()
-        }
-    }
-}
-
-fn report_load_error(error: &vipd_config::LoadError) {
-    match error {
-        vipd_config::LoadError::Invalid { errors, warnings } => {
-            for w in warnings {
-                eprintln!("warning: {w}");
-            }
-            for e in errors {
-                eprintln!("error: {e}");
-            }
-        }
-        other => eprintln!("error: {other}"),
-    }
-}
-
 /// no_accept is enforced with nftables: without the `nft` command it cannot be, so say so up front.
-fn nft_available(config: &vipd_config::Config) -> Result<(), String> {
+pub(crate) fn nft_available(config: &vipd_config::Config) -> Result<(), String> {
     if !config.needs_nftables() {
         return Ok(());
     }
@@ -71,47 +42,6 @@ fn nft_available(config: &vipd_config::Config) -> Result<(), String> {
         Ok(())
     } else {
         Err("no_accept needs the `nft` command, which is not installed: install the Debian package `nftables`".into())
-    }
-}
-
-/// `vipd status`.
-pub fn print_status(runtime_dir: &Path, json: bool) -> i32 {
-    match control::query_status(runtime_dir) {
-        Ok(report) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("status serialises")
-                );
-            } else {
-                print!("{}", report.render_text());
-            }
-            0
-        }
-        Err(e) => {
-            eprintln!("vipd status: {e}");
-            1
-        }
-    }
-}
-
-/// `vipd reload`: asks the running daemon to re-read its configuration file. Exit 0 when the new
-/// configuration was applied, 1 when it was rejected (nothing changed), 2 when the daemon cannot
-/// be reached.
-pub fn request_reload(runtime_dir: &Path) -> i32 {
-    match control::request_reload(runtime_dir) {
-        Ok(report) => {
-            print!("{}", report.render_text());
-            if report.applied {
-                0
-            } else {
-                1
-            }
-        }
-        Err(e) => {
-            eprintln!("vipd reload: {e}");
-            2
-        }
     }
 }
 
@@ -132,7 +62,7 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
     let loaded = match vipd_config::load_file(config_path) {
         Ok(loaded) => loaded,
         Err(e) => {
-            report_load_error(&e);
+            crate::cli::report_load_error(&e);
             eprintln!("vipd: nothing applied; fix the configuration and start again");
             return e.exit_code();
         }
@@ -145,13 +75,14 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
         eprintln!("vipd: nothing applied; fix the configuration and start again");
         return 1;
     }
-    if notify::needed(&loaded.config) {
-        if let Err(e) = notify::configure(&loaded.config.global) {
+    let hooks = match crate::hooks::Hooks::new(&loaded.config) {
+        Ok(hooks) => hooks,
+        Err(e) => {
             eprintln!("error: {}: {e}", config_path.display());
             eprintln!("vipd: nothing applied; fix the configuration and start again");
             return 1;
         }
-    }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -168,10 +99,11 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
             tracing::error!("control socket in {}: {e}", runtime_dir.display());
             return 1;
         }
-        let code = match event_loop::Daemon::start(
+        let code = match main_loop::Daemon::start(
             loaded.config,
             config_path.to_owned(),
             control_rx,
+            hooks,
         )
         .await
         {

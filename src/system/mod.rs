@@ -1,9 +1,11 @@
 //! The Linux side: raw VRRP sockets, rtnetlink (addresses, links, macvlans, routes, rules), sysctls,
-//! nftables and AF_PACKET announcements. Makes the world match what the router asked for; decides nothing.
-//! Every module reports failure as an [`error::SystemError`].
+//! nftables, AF_PACKET announcements and running external commands. Makes the world match what the
+//! router asked for; decides nothing. Every module reports failure as an [`error::SystemError`].
 
 pub mod announce;
 pub mod error;
+pub mod exec;
+pub mod ifaddrs;
 pub mod netlink;
 pub mod nft;
 pub mod socket;

@@ -12,6 +12,11 @@ pub enum Block {
     Instance,
     SyncGroup,
     Authentication,
+    Script,
+    HttpGet,
+    DnsQuery,
+    TrackFile,
+    TrackProcess,
 }
 
 impl Block {
@@ -23,17 +28,27 @@ impl Block {
             Block::Instance => "a vrrp_instance",
             Block::SyncGroup => "a vrrp_sync_group",
             Block::Authentication => "the authentication block of a vrrp_instance",
+            Block::Script => "a vrrp_script",
+            Block::HttpGet => "the http_get check of a vrrp_script",
+            Block::DnsQuery => "the dns_query check of a vrrp_script",
+            Block::TrackFile => "a track_file",
+            Block::TrackProcess => "a vrrp_track_process",
         }
     }
 
     /// The keywords vipd reads in this block.
     pub fn supported(self) -> &'static [&'static str] {
         match self {
-            Block::Root => &["global_defs", "vrrp_instance", "vrrp_sync_group"],
+            Block::Root => ROOT,
             Block::GlobalDefs => GLOBAL_DEFS,
             Block::Instance => INSTANCE,
             Block::SyncGroup => SYNC_GROUP,
             Block::Authentication => &["auth_type", "auth_pass"],
+            Block::Script => SCRIPT,
+            Block::HttpGet => HTTP_GET,
+            Block::DnsQuery => DNS_QUERY,
+            Block::TrackFile => TRACK_FILE,
+            Block::TrackProcess => TRACK_PROCESS,
         }
     }
 
@@ -44,10 +59,35 @@ impl Block {
             Block::GlobalDefs => UNSUPPORTED_GLOBAL,
             Block::Instance => UNSUPPORTED_INSTANCE,
             Block::SyncGroup => UNSUPPORTED_SYNC_GROUP,
-            Block::Authentication => &[],
+            Block::Authentication
+            | Block::Script
+            | Block::HttpGet
+            | Block::DnsQuery
+            | Block::TrackFile
+            | Block::TrackProcess => &[],
         }
     }
 }
+
+pub const ROOT: &[&str] = &[
+    "global_defs",
+    "vrrp_instance",
+    "vrrp_sync_group",
+    "vrrp_script",
+    "track_file",
+    "vrrp_track_file",
+    "vrrp_track_process",
+];
+
+/// Root keywords that open a mapping of named blocks (`vrrp_script: { NAME: {..} }`).
+const NAMED_ROOT_BLOCKS: &[&str] = &[
+    "vrrp_instance",
+    "vrrp_sync_group",
+    "vrrp_script",
+    "track_file",
+    "vrrp_track_file",
+    "vrrp_track_process",
+];
 
 pub const GLOBAL_DEFS: &[&str] = &[
     "router_id",
@@ -98,6 +138,8 @@ pub const INSTANCE: &[&str] = &[
     "virtual_rules",
     "track_interface",
     "track_script",
+    "track_file",
+    "track_process",
     "notify",
     "notify_master",
     "notify_backup",
@@ -120,10 +162,51 @@ pub const SYNC_GROUP: &[&str] = &[
     "notify_backup",
     "notify_fault",
     "notify_stop",
+    "track_interface",
+    "track_script",
+    "track_file",
+    "track_process",
+];
+
+/// `vrrp_script`: keepalived's keywords, then vipd's own checks (the last four).
+pub const SCRIPT: &[&str] = &[
+    "script",
+    "interval",
+    "timeout",
+    "weight",
+    "reverse",
+    "rise",
+    "fall",
+    "user",
+    "init_fail",
+    "tcp_connect",
+    "http_get",
+    "icmp_echo",
+    "dns_query",
+];
+
+/// vipd's `http_get` check.
+pub const HTTP_GET: &[&str] = &["url", "status", "body_contains", "tls_verify"];
+
+/// vipd's `dns_query` check.
+pub const DNS_QUERY: &[&str] = &["server", "name", "type", "expect_answer"];
+
+pub const TRACK_FILE: &[&str] = &["file", "weight", "reverse", "init_file"];
+
+pub const TRACK_PROCESS: &[&str] = &[
+    "process",
+    "param_match",
+    "weight",
+    "reverse",
+    "quorum",
+    "quorum_max",
+    "delay",
+    "fork_delay",
+    "terminate_delay",
+    "full_command",
 ];
 
 const UNSUPPORTED_ROOT: &[&str] = &[
-    "vrrp_script",
     "static_ipaddress",
     "static_routes",
     "static_rules",
@@ -131,9 +214,6 @@ const UNSUPPORTED_ROOT: &[&str] = &[
     "virtual_server_group",
     "garp_group",
     "linkbeat_interfaces",
-    "vrrp_track_process",
-    "vrrp_track_file",
-    "track_file",
     "bfd_instance",
     "include",
     "net_namespace",
@@ -191,8 +271,6 @@ const UNSUPPORTED_INSTANCE: &[&str] = &[
     "use_ipvlan",
     "use_vmac_addr",
     "native_ipv6",
-    "track_file",
-    "track_process",
     "track_bfd",
     "track_src_ip",
     "unicast_ttl",
@@ -216,10 +294,6 @@ const UNSUPPORTED_INSTANCE: &[&str] = &[
 ];
 
 const UNSUPPORTED_SYNC_GROUP: &[&str] = &[
-    "track_interface",
-    "track_script",
-    "track_file",
-    "track_process",
     "track_bfd",
     "notify_priority_changes",
     "smtp_alert",
@@ -241,28 +315,33 @@ const PREFIXED_PAIRS: &[(&str, &str)] = &[
     ("version", "vrrp_version"),
 ];
 
-const ALL_BLOCKS: [Block; 5] = [
+/// Every block, for lookups across blocks and for the test that each keyword has a reader.
+pub(crate) const ALL_BLOCKS: [Block; 10] = [
     Block::Root,
     Block::GlobalDefs,
     Block::Instance,
     Block::SyncGroup,
     Block::Authentication,
+    Block::Script,
+    Block::HttpGet,
+    Block::DnsQuery,
+    Block::TrackFile,
+    Block::TrackProcess,
 ];
 
 /// The message for `key` found in `block`, where vipd does not read it.
 pub fn unknown_key_message(block: Block, key: &str) -> String {
     if block == Block::Root {
-        if let Some(name) = key.strip_prefix("vrrp_instance ") {
-            return format!(
-                "keepalived's \"vrrp_instance {0}\" is written as `vrrp_instance:` with `{0}:` under it",
-                name.trim()
-            );
-        }
-        if let Some(name) = key.strip_prefix("vrrp_sync_group ") {
-            return format!(
-                "keepalived's \"vrrp_sync_group {0}\" is written as `vrrp_sync_group:` with `{0}:` under it",
-                name.trim()
-            );
+        for keyword in NAMED_ROOT_BLOCKS {
+            if let Some(name) = key
+                .strip_prefix(keyword)
+                .and_then(|rest| rest.strip_prefix(' '))
+            {
+                return format!(
+                    "keepalived's \"{keyword} {0}\" is written as `{keyword}:` with `{0}:` under it",
+                    name.trim()
+                );
+            }
         }
     }
     let ignored_here = match block {

@@ -1,17 +1,22 @@
 //! vipd's configuration: YAML with keepalived's keyword names and defaults, parsed, typed and
 //! validated with file:line:col errors.
 //!
-//! Reading never touches the system (no interface lookups): `vipd check` can run anywhere.
-//! The file is read through serde-saphyr into a tree of positioned nodes ([`node`]), turned into
-//! the typed [`Config`] with every error collected ([`build`]), keepalived's one-line address,
-//! route and rule syntax is parsed by [`ipsyntax`], and misplaced keywords are explained by
-//! [`keywords`].
+//! Reading never touches the system (no interface lookups, no DNS): `vipd check` can run
+//! anywhere. The one look outside the file is a warning when a `vrrp_script`'s program is
+//! missing or not executable.
+//! The YAML text is read through serde-saphyr ([`yaml`]) into a format-neutral tree of
+//! positioned nodes ([`node`]), turned into the typed [`Config`] with every error collected
+//! ([`build`]), keepalived's one-line address, route and rule syntax is parsed by [`ipsyntax`],
+//! the targets of vipd's built-in checks by [`probesyntax`], and misplaced keywords are
+//! explained by [`keywords`].
 
 pub mod build;
 pub mod ipsyntax;
 pub mod keywords;
 pub mod model;
 pub mod node;
+pub mod probesyntax;
+pub mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! defaults filled in with keepalived's values and every cross-field rule checked.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
 
 /// The whole configuration file, resolved.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,12 +13,34 @@ pub struct Config {
     pub instances: Vec<Instance>,
     /// The `vrrp_sync_group` entries in file order.
     pub sync_groups: Vec<SyncGroup>,
+    /// The `vrrp_script` entries in file order, tracked or not: as in keepalived, only those an
+    /// instance or a sync group tracks are to be run (an untracked one gets a warning).
+    pub scripts: Vec<VrrpScript>,
+    /// The `track_file` (or `vrrp_track_file`) entries in file order, tracked or not.
+    pub track_files: Vec<TrackFileDef>,
+    /// The `vrrp_track_process` entries in file order, tracked or not.
+    pub track_processes: Vec<TrackProcessDef>,
 }
 
 impl Config {
     /// The instance called `name`, if there is one.
     pub fn instance(&self, name: &str) -> Option<&Instance> {
         self.instances.iter().find(|i| i.name == name)
+    }
+
+    /// The `vrrp_script` called `name`, if there is one.
+    pub fn script(&self, name: &str) -> Option<&VrrpScript> {
+        self.scripts.iter().find(|s| s.name == name)
+    }
+
+    /// The `track_file` called `name`, if there is one.
+    pub fn track_file(&self, name: &str) -> Option<&TrackFileDef> {
+        self.track_files.iter().find(|f| f.name == name)
+    }
+
+    /// The `vrrp_track_process` called `name`, if there is one.
+    pub fn track_process(&self, name: &str) -> Option<&TrackProcessDef> {
+        self.track_processes.iter().find(|p| p.name == name)
     }
 
     /// Whether some instance drops traffic to its VIPs (no_accept), which needs `nft` at run time.
@@ -200,8 +224,12 @@ pub struct Instance {
     pub routes: Vec<VirtualRoute>,
     pub rules: Vec<VirtualRule>,
     pub track_interfaces: Vec<TrackInterface>,
-    /// Names only; vipd does not run track scripts yet (a warning says so).
-    pub track_scripts: Vec<String>,
+    /// `track_script`: each names a [`VrrpScript`] of [`Config::scripts`].
+    pub track_scripts: Vec<TrackRef>,
+    /// `track_file`: each names a [`TrackFileDef`] of [`Config::track_files`].
+    pub track_files: Vec<TrackRef>,
+    /// `track_process`: each names a [`TrackProcessDef`] of [`Config::track_processes`].
+    pub track_processes: Vec<TrackRef>,
     pub notify: Notify,
     pub garp_master_delay: u32,
     pub garp_master_repeat: u32,
@@ -353,4 +381,243 @@ pub struct SyncGroup {
     /// Member instance names, each an existing instance in no other group.
     pub members: Vec<String>,
     pub notify: Notify,
+    /// Tracked objects of the group: each one's state counts for every member, as if each
+    /// member tracked it (keepalived's sync group tracking).
+    pub track_interfaces: Vec<TrackInterface>,
+    pub track_scripts: Vec<TrackRef>,
+    pub track_files: Vec<TrackRef>,
+    pub track_processes: Vec<TrackRef>,
+}
+
+/// One entry of a `track_script`, `track_file` or `track_process` list: the tracked object's
+/// name and the weight this instance or group gives it. Both are resolved: a weight or
+/// `reverse`/`noreverse` written in the entry wins, else the definition's own applies (as in
+/// keepalived).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackRef {
+    /// The name of a definition of the list's kind; always an existing one.
+    pub name: String,
+    /// Scripts −253..=253, files and processes −254..=254. What it does depends on the kind:
+    /// see [`VrrpScript::weight`], [`TrackFileDef::weight`], [`TrackProcessDef::weight`].
+    pub weight: i16,
+    /// keepalived's `reverse`: the weight's effect is negated (a positive weight is subtracted
+    /// while passing, a negative one added while failing; with weight 0, Fault while *passing*).
+    pub reverse: bool,
+}
+
+/// One `vrrp_script`: a check run every `interval`, whose result is tracked with rise/fall
+/// hysteresis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpScript {
+    pub name: String,
+    pub check: Check,
+    /// Time between two starts of the check. Default 1 s.
+    pub interval_us: u64,
+    /// A run that takes longer has failed (a script is then killed). Default: the interval, as
+    /// keepalived (which gives an unset timeout the interval).
+    pub timeout_us: u64,
+    /// −253..=253, default 0. Positive: added to the priority while the check passes; negative:
+    /// added while it fails; 0: the tracking instances go to Fault while it fails.
+    pub weight: i16,
+    /// `weight W reverse`: the weight's effect is negated (see [`TrackRef::reverse`]).
+    pub reverse: bool,
+    /// Consecutive successes before a failed check counts as passing again. ≥ 1, default 1.
+    pub rise: u32,
+    /// Consecutive failures before a passing check counts as failed. ≥ 1, default 1.
+    pub fall: u32,
+    /// `user`: who a `Check::Script` runs as; `None`: `global_defs.script_user`.
+    pub user: Option<ScriptUser>,
+    /// `init_fail`: the check starts as failed (default: as passing, as in keepalived).
+    pub init_fail: bool,
+}
+
+/// What a [`VrrpScript`] checks: keepalived's external script, or one of vipd's own checks,
+/// which run inside the daemon (no process per run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// `script`: a command line, passing when it exits 0; run as [`VrrpScript::user`].
+    Script { command: String },
+    /// `tcp_connect`: passing when a TCP connection to the address is accepted.
+    TcpConnect(SocketAddr),
+    /// `http_get`: passing on an accepted status (and body).
+    HttpGet(HttpGet),
+    /// `icmp_echo`: passing when the address answers an ICMP (or ICMPv6) echo request.
+    IcmpEcho(IpAddr),
+    /// `dns_query`: passing on the expected answer from the server.
+    DnsQuery(DnsQuery),
+}
+
+/// vipd's `http_get` check: one GET request per run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpGet {
+    /// The URL as written.
+    pub url: String,
+    /// `https://`.
+    pub tls: bool,
+    /// The URL's host as written (`192.0.2.1`, `[2001:db8::1]`, `localhost`), for the Host
+    /// header; with TLS, the name (or address) the certificate must be valid for.
+    pub host: String,
+    /// Where to connect: the URL's address, or 127.0.0.1 for `localhost`; the URL's port,
+    /// else 80 (http) or 443 (https).
+    pub addr: SocketAddr,
+    /// Path and query as sent in the request line; `/` when the URL has none.
+    pub path: String,
+    /// Accepted status codes (each range inclusive). Default: 200 only.
+    pub status: Vec<RangeInclusive<u16>>,
+    /// The response body must contain this text.
+    pub body_contains: Option<String>,
+    /// Verify the server's certificate (https only). Default true; false accepts any
+    /// certificate (e.g. the kube-apiserver's self-signed `/healthz`).
+    pub tls_verify: bool,
+}
+
+impl HttpGet {
+    /// Whether a response with this status code passes.
+    pub fn accepts_status(&self, code: u16) -> bool {
+        self.status.iter().any(|range| range.contains(&code))
+    }
+}
+
+/// vipd's `dns_query` check: one query over UDP per run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsQuery {
+    /// Default port 53.
+    pub server: SocketAddr,
+    /// The name asked for, absolute (it always ends in a dot: no search list is applied).
+    pub name: String,
+    /// Default A.
+    pub record_type: DnsRecordType,
+    /// true (default): passing needs rcode NOERROR and at least one answer record; false:
+    /// rcode NOERROR is enough (the server answers, whether or not the name has such records).
+    pub expect_answer: bool,
+}
+
+/// The record types a `dns_query` may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsRecordType {
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Ns,
+    Ptr,
+    Soa,
+    Srv,
+    Txt,
+    Caa,
+}
+
+impl DnsRecordType {
+    pub const ALL: [DnsRecordType; 10] = [
+        DnsRecordType::A,
+        DnsRecordType::Aaaa,
+        DnsRecordType::Cname,
+        DnsRecordType::Mx,
+        DnsRecordType::Ns,
+        DnsRecordType::Ptr,
+        DnsRecordType::Soa,
+        DnsRecordType::Srv,
+        DnsRecordType::Txt,
+        DnsRecordType::Caa,
+    ];
+
+    /// The type's number in a query (RFC 1035 §3.2.2 and later).
+    pub fn code(self) -> u16 {
+        match self {
+            DnsRecordType::A => 1,
+            DnsRecordType::Ns => 2,
+            DnsRecordType::Cname => 5,
+            DnsRecordType::Soa => 6,
+            DnsRecordType::Ptr => 12,
+            DnsRecordType::Mx => 15,
+            DnsRecordType::Txt => 16,
+            DnsRecordType::Aaaa => 28,
+            DnsRecordType::Srv => 33,
+            DnsRecordType::Caa => 257,
+        }
+    }
+
+    /// The mnemonic, as written in the file (`AAAA`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DnsRecordType::A => "A",
+            DnsRecordType::Aaaa => "AAAA",
+            DnsRecordType::Cname => "CNAME",
+            DnsRecordType::Mx => "MX",
+            DnsRecordType::Ns => "NS",
+            DnsRecordType::Ptr => "PTR",
+            DnsRecordType::Soa => "SOA",
+            DnsRecordType::Srv => "SRV",
+            DnsRecordType::Txt => "TXT",
+            DnsRecordType::Caa => "CAA",
+        }
+    }
+}
+
+/// One `track_file`: a file holding an integer, read whenever it changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFileDef {
+    pub name: String,
+    /// `file`, an absolute path.
+    pub path: PathBuf,
+    /// −254..=254, default 1. Non-zero: the value read × weight is added to the priority (a
+    /// result below −253 means Fault); 0: Fault while the value is not 0. A missing or empty
+    /// file reads as 0.
+    pub weight: i16,
+    /// `weight W reverse`: the product is negated (with weight 0: Fault while the value is 0).
+    pub reverse: bool,
+    /// `init_file`: write a value at start.
+    pub init_file: Option<TrackFileInit>,
+}
+
+/// keepalived's `init_file [VALUE] [overwrite]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackFileInit {
+    /// Default 0.
+    pub value: i32,
+    /// Write it even when the file exists (keepalived does not on a reload); without it, only a
+    /// missing file is created.
+    pub overwrite: bool,
+}
+
+/// One `vrrp_track_process`: passing while the number of matching processes is within quorum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackProcessDef {
+    pub name: String,
+    /// The first word of `process`: compared with the process name (`/proc/PID/comm`, at most
+    /// 15 characters), or with the command's first word when `full_command`.
+    pub process: String,
+    /// The words after it, compared as `param_match` says.
+    pub params: Vec<String>,
+    /// How `params` are compared; `None`: they are not (only when there are none and no
+    /// `param_match` was written, keepalived's default).
+    pub param_match: Option<ParamMatch>,
+    /// Compare with `/proc/PID/cmdline` rather than comm: `full_command`, or implied by
+    /// parameters or `param_match` (as in keepalived).
+    pub full_command: bool,
+    /// −254..=254, default 0 (keepalived's code; its manual says 1). Positive: added while the
+    /// quorum is met; negative: added while it is not; 0: Fault while it is not.
+    pub weight: i16,
+    /// `weight W reverse`: the weight's effect is negated (see [`TrackRef::reverse`]).
+    pub reverse: bool,
+    /// Fewest matching processes that pass, 1..=65535, default 1; 0 when `quorum_max` is 0.
+    pub quorum: u16,
+    /// Most matching processes that pass; `None`: no limit (default). 0 means passing only
+    /// while no such process runs.
+    pub quorum_max: Option<u16>,
+    /// Wait this long after the quorum is gained (a process forked) before passing.
+    pub fork_delay_us: u64,
+    /// Wait this long after the quorum is lost (a process ended) before failing.
+    pub terminate_delay_us: u64,
+}
+
+/// keepalived's `param_match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamMatch {
+    /// The process has exactly these parameters (the default once parameters are given).
+    Exact,
+    /// The process's parameters start with these (more may follow).
+    Partial,
+    /// As `Partial`, and the last one given may be the start of the process's parameter.
+    Initial,
 }

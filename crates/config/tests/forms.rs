@@ -118,6 +118,12 @@ vrrp_instance:
     down_timer_adverts: 5
     dont_track_primary: true
     debug: 2
+vrrp_script:
+  chk_dns:
+    dns_query: {server: 192.0.2.53, name: example.org}
+  chk_web:
+    http_get: http://127.0.0.1/
+    weight: 2
 ";
     let loaded = load(yaml);
     let g = &loaded.config.global;
@@ -167,7 +173,21 @@ vrrp_instance:
             },
         ]
     );
-    assert_eq!(i.track_scripts, vec!["chk_dns", "chk_web"]);
+    assert_eq!(
+        i.track_scripts,
+        vec![
+            TrackRef {
+                name: "chk_dns".into(),
+                weight: 0,
+                reverse: false
+            },
+            TrackRef {
+                name: "chk_web".into(),
+                weight: 5,
+                reverse: false
+            },
+        ]
+    );
     assert_eq!(
         i.notify.backup.as_deref(),
         Some("/usr/local/bin/backup.sh arg")
@@ -184,9 +204,7 @@ vrrp_instance:
     assert_eq!(i.down_timer_adverts, 5);
     assert!(i.dont_track_primary);
     assert_eq!(i.debug, 2);
-    // The only warning: track scripts are read but not run.
-    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-    assert!(loaded.warnings[0].message.contains("track scripts"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
 #[test]

@@ -1,0 +1,140 @@
+//! Sending: adverts (the instance's template with this send's priority, to each destination) and
+//! gratuitous ARP / unsolicited NA announcements on keepalived's schedule.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use vipd_wire as wire;
+
+use super::instance::Instance;
+use super::main_loop::Daemon;
+use super::receive::SocketTable;
+use super::registry::InstanceId;
+use crate::system::announce;
+use crate::system::socket::Family;
+
+/// Encodes and sends one advert of `instance` with `priority`; returns the error, if any.
+fn send_advert(
+    instance: &mut Instance,
+    sockets: &SocketTable,
+    buf: &mut bytes::BytesMut,
+    priority: u8,
+) -> Option<String> {
+    let attachment = instance.attachment.as_ref()?;
+    let (Some(socket), Some(src)) = (attachment.send_socket, attachment.src) else {
+        return None;
+    };
+    let mut error = None;
+    instance.template.advert.priority = priority;
+    let template = &instance.template;
+    for &dst in &template.destinations {
+        buf.clear();
+        if let Err(e) = wire::encode_into(&template.advert, template.flavour, src, dst, buf) {
+            error = Some(format!("cannot encode advert: {e}"));
+            continue;
+        }
+        if let Err(e) = sockets.send(socket, buf, src, dst) {
+            error = Some(format!("sending advert to {dst}: {e}"));
+        }
+    }
+    error
+}
+
+/// Sends the announcement rounds due now for a master's VIPs.
+fn announce(instance: &mut Instance, now: Instant) {
+    let Some(serving) = instance.serving.as_mut() else {
+        return;
+    };
+    let Some(plan) = serving.garp.as_mut() else {
+        return;
+    };
+    let due = plan.poll(now);
+    let Some(attachment) = instance.attachment.as_mut() else {
+        return;
+    };
+    let (ifindex, Some(mac)) = (attachment.vip_ifindex, attachment.mac) else {
+        return;
+    };
+    if attachment.frame_sender.as_ref().map(|s| s.ifindex()) != Some(ifindex) {
+        attachment.frame_sender = match announce::FrameSender::open(ifindex) {
+            Ok(sender) => Some(sender),
+            Err(e) => {
+                let (name, vrid) = (instance.cfg.name.clone(), instance.cfg.vrid);
+                Instance::set_error(
+                    &mut instance.errors.announce,
+                    &name,
+                    vrid,
+                    Some(format!("cannot announce VIPs: {e}")),
+                );
+                return;
+            }
+        };
+    }
+    instance.errors.announce = None;
+    let sender = attachment.frame_sender.as_ref().expect("opened above");
+    for _ in 0..due.rounds {
+        for vip in &instance.template.vips {
+            let frame = match vip.addr {
+                IpAddr::V4(v4) => wire::gratuitous_arp_frame(mac, v4),
+                IpAddr::V6(v6) => wire::unsolicited_na_frame(mac, v6),
+            };
+            if let Err(e) = sender.send_frame(&frame) {
+                tracing::warn!(instance = %instance.cfg.name, "announcing {}: {e}", vip.addr);
+            }
+        }
+    }
+}
+
+impl Daemon {
+    pub(super) fn send_advert(&mut self, id: InstanceId, priority: u8) {
+        let Some(instance) = self.registry.instance_mut(id) else {
+            return;
+        };
+        let error = send_advert(instance, &self.sockets, &mut self.encode_buf, priority);
+        let (name, vrid) = (instance.cfg.name.clone(), instance.cfg.vrid);
+        if error.is_some() || instance.errors.send.is_some() {
+            Instance::set_error(&mut instance.errors.send, &name, vrid, error);
+        }
+    }
+
+    /// Sends the announcements every master's plan says are due.
+    pub(super) fn announce_due(&mut self) {
+        let now = Instant::now();
+        for id in self.registry.ids() {
+            let Some(instance) = self.registry.instance_mut(id) else {
+                continue;
+            };
+            let due = instance
+                .serving
+                .as_ref()
+                .and_then(|s| s.garp.as_ref())
+                .and_then(|p| p.next())
+                .is_some_and(|t| t <= now);
+            if due {
+                announce(instance, now);
+            }
+        }
+    }
+
+    /// keepalived's announcement policy for this instance (instance values default to the
+    /// global ones in the configuration).
+    pub(super) fn garp_policy(&self, id: InstanceId) -> announce::GarpPolicy {
+        let Some(instance) = self.registry.instance(id) else {
+            return announce::GarpPolicy::default();
+        };
+        let cfg = &instance.cfg;
+        let global = &self.config.global;
+        let seconds = |s: u32| (s > 0).then(|| Duration::from_secs(u64::from(s)));
+        announce::GarpPolicy {
+            repeat: cfg.garp_master_repeat,
+            delay: seconds(cfg.garp_master_delay),
+            refresh: seconds(cfg.garp_master_refresh),
+            refresh_repeat: cfg.garp_master_refresh_repeat,
+            interval: Duration::from_micros(match instance.family {
+                Family::V4 => global.vrrp_garp_interval_us,
+                Family::V6 => global.vrrp_gna_interval_us,
+            }),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The system worker: a task beside the event loop that makes kernel round trips on its behalf
+//! (rtnetlink, nftables), in the order asked, so that a slow kernel call never delays an advert.
+//! The loop sends [`Request`]s and goes on; each answer comes back as a [`Report`], an event like
+//! any other. Requests name instances by [`InstanceId`], so a report for an instance removed in
+//! the meantime is recognised and dropped.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::effects::{self, MasterResources};
+use super::registry::InstanceId;
+use crate::system::error::SystemError;
+use crate::system::netlink::{AddrGenMode, IpFamily, LinkInfo, MacvlanSpec, Netlink, VmacMode};
+use crate::system::nft::NftTable;
+
+/// What the loop asks of the worker.
+#[derive(Debug)]
+pub enum Request {
+    /// Make the instance's master resources present (`present`) or absent on `ifindex`.
+    Master {
+        instance: InstanceId,
+        ifindex: u32,
+        present: bool,
+        resources: Arc<MasterResources>,
+    },
+    /// Find the instance's interface, make its VMAC, read the addresses to send from.
+    Attach {
+        instance: InstanceId,
+        plan: AttachPlan,
+    },
+    /// Look up `track_interface` links by name.
+    LookupLinks {
+        instance: InstanceId,
+        names: Vec<String>,
+    },
+    /// Delete a VMAC this run made.
+    DeleteLink { ifindex: u32, name: String },
+    /// Answered once every request sent before it has been carried out.
+    Barrier { ticket: u64 },
+}
+
+/// How the worker answers.
+#[derive(Debug)]
+pub enum Report {
+    Master {
+        instance: InstanceId,
+        present: bool,
+        errors: Vec<SystemError>,
+    },
+    Attached {
+        instance: InstanceId,
+        facts: AttachFacts,
+    },
+    Links {
+        instance: InstanceId,
+        links: Vec<(String, Option<LinkInfo>)>,
+    },
+    LinkDeleted {
+        ifindex: u32,
+        name: String,
+        error: Option<SystemError>,
+    },
+    Barrier {
+        ticket: u64,
+    },
+}
+
+/// What attaching an instance needs looked up or made.
+#[derive(Debug, Clone)]
+pub struct AttachPlan {
+    pub interface: String,
+    pub family: IpFamily,
+    /// With `use_vmac`: the macvlan to make (its parent is filled in once found).
+    pub vmac: Option<VmacPlan>,
+    /// Read the addresses of the interface adverts leave from (no `unicast_src_ip`).
+    pub want_addresses: bool,
+    /// IPv6 adverts leave from the VMAC's link-local (use_vmac without vmac_xmit_base).
+    pub addresses_on_vmac: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct VmacPlan {
+    pub name: String,
+    pub mac: [u8; 6],
+}
+
+/// What the kernel said.
+#[derive(Debug)]
+pub struct AttachFacts {
+    pub link: Result<LinkInfo, SystemError>,
+    /// The VMAC's ifindex, when one was planned and the interface exists.
+    pub vmac: Option<Result<u32, SystemError>>,
+    /// The addresses of the interface adverts leave from (empty when not asked or unreadable).
+    pub addresses: Vec<IpAddr>,
+}
+
+/// Carries out an attach plan (the worker does this for the loop; start-up does it before the
+/// loop runs).
+pub async fn attach(netlink: &Netlink, plan: &AttachPlan) -> AttachFacts {
+    let link = match netlink.link_by_name(&plan.interface).await {
+        Ok(link) => link,
+        Err(e) => {
+            return AttachFacts {
+                link: Err(e),
+                vmac: None,
+                addresses: Vec::new(),
+            }
+        }
+    };
+    let vmac = match &plan.vmac {
+        Some(vmac) => {
+            let spec = MacvlanSpec {
+                parent: link.ifindex,
+                name: vmac.name.clone(),
+                mac: vmac.mac,
+                mode: VmacMode::Private,
+                addr_gen_mode: match plan.family {
+                    IpFamily::V4 => AddrGenMode::None,
+                    // A link-local derived from the shared MAC would be the same on every router.
+                    IpFamily::V6 => AddrGenMode::Random,
+                },
+            };
+            let made = async {
+                let outcome = netlink.ensure_macvlan(&spec).await?;
+                netlink.set_link_up(outcome.ifindex, true).await?;
+                Ok(outcome.ifindex)
+            }
+            .await;
+            Some(made)
+        }
+        None => None,
+    };
+    let from = match (&vmac, plan.addresses_on_vmac) {
+        (Some(Ok(ifindex)), true) => Some(*ifindex),
+        (Some(Err(_)), _) => None,
+        _ => Some(link.ifindex),
+    };
+    let addresses = match from {
+        Some(ifindex) if plan.want_addresses => netlink
+            .addresses(Some(ifindex))
+            .await
+            .map(|all| all.into_iter().map(|a| a.addr).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    AttachFacts {
+        link: Ok(link),
+        vmac,
+        addresses,
+    }
+}
+
+/// Looks up links by name (`None` for those that do not exist).
+pub async fn lookup_links(netlink: &Netlink, names: &[String]) -> Vec<(String, Option<LinkInfo>)> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        out.push((name.clone(), netlink.link_by_name(name).await.ok()));
+    }
+    out
+}
+
+/// Starts the worker on the current runtime.
+pub fn spawn(
+    netlink: Netlink,
+    nft: Option<NftTable>,
+) -> (
+    mpsc::UnboundedSender<Request>,
+    mpsc::UnboundedReceiver<Report>,
+) {
+    let (request_tx, mut request_rx) = mpsc::unbounded_channel::<Request>();
+    let (report_tx, report_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(request) = request_rx.recv().await {
+            let report = match request {
+                Request::Master {
+                    instance,
+                    ifindex,
+                    present,
+                    resources,
+                } => {
+                    let errors = if present {
+                        effects::install(&netlink, nft.as_ref(), ifindex, &resources).await
+                    } else {
+                        effects::remove(&netlink, nft.as_ref(), ifindex, &resources).await
+                    };
+                    Report::Master {
+                        instance,
+                        present,
+                        errors,
+                    }
+                }
+                Request::Attach { instance, plan } => Report::Attached {
+                    instance,
+                    facts: attach(&netlink, &plan).await,
+                },
+                Request::LookupLinks { instance, names } => Report::Links {
+                    instance,
+                    links: lookup_links(&netlink, &names).await,
+                },
+                Request::DeleteLink { ifindex, name } => Report::LinkDeleted {
+                    ifindex,
+                    name,
+                    error: netlink.delete_link(ifindex).await.err(),
+                },
+                Request::Barrier { ticket } => Report::Barrier { ticket },
+            };
+            if report_tx.send(report).is_err() {
+                break;
+            }
+        }
+    });
+    (request_tx, report_rx)
+}
