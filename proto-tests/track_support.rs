@@ -458,7 +458,7 @@ pub fn wait_elected(routers: &[Router], master: usize, vip: &str, what: &str) {
         vip,
         Duration::from_millis(400),
         Duration::from_secs(1),
-        what,
+        &format!("{what} (after 10 s)"),
     );
 }
 
