@@ -6,3 +6,4 @@ pub mod hooks;
 pub mod observe;
 pub mod sniff;
 pub mod system;
+pub mod track;

@@ -227,15 +227,24 @@ impl Daemon {
         let Some(instance) = self.registry.instance_mut(id) else {
             return;
         };
-        let error = (!errors.is_empty()).then(|| {
-            errors
+        if !errors.is_empty() {
+            let line = errors
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
-                .join("; ")
-        });
-        let (name, vrid) = (instance.cfg.name.clone(), instance.cfg.vrid);
-        super::instance::Instance::set_error(&mut instance.errors.reconcile, &name, vrid, error);
+                .join("; ");
+            let same = instance.errors.reconcile.len() == errors.len()
+                && instance
+                    .errors
+                    .reconcile
+                    .iter()
+                    .zip(&errors)
+                    .all(|(a, b)| a.to_string() == b.to_string());
+            if !same {
+                tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "{line}");
+            }
+        }
+        instance.errors.reconcile = errors;
         if let Some(serving) = instance.serving.as_mut() {
             if present && serving.announce_after_install && serving.releasing_until.is_none() {
                 serving.announce_after_install = false;

@@ -19,6 +19,8 @@ pub enum Event {
     System(Report),
     /// `vipd status` / `vipd reload` on the control socket.
     Control(ControlRequest),
+    /// A tracker's runner observed something.
+    Track(crate::track::TrackUpdate),
     /// SIGHUP.
     Reload,
     /// SIGTERM or SIGINT.

@@ -14,6 +14,7 @@ use vipd_wire as wire;
 use super::effects::{MasterResources, VipSpec};
 use super::receive::SocketId;
 use super::registry::{GroupId, InstanceId};
+use super::tracking::InstanceTrack;
 use crate::observe::stats::InstanceStats;
 use crate::system::announce;
 use crate::system::error::SystemError;
@@ -47,6 +48,8 @@ pub struct Instance {
     pub restore_after_attach: Option<Arc<MasterResources>>,
     /// `track_interface` entries: name, the interface index if it exists, and whether it is up.
     pub tracked: Vec<TrackedInterface>,
+    /// Tracked scripts, files and processes (its own and its sync group's), set by the daemon.
+    pub tracks: Vec<InstanceTrack>,
     /// What the router was last told (usable or not): starts true, as the router assumes.
     pub router_sees_link_up: bool,
     pub stats: InstanceStats,
@@ -172,8 +175,8 @@ impl fmt::Display for AttachError {
 #[derive(Debug, Default)]
 pub struct InstanceErrors {
     pub attach: Option<AttachError>,
-    /// The worker's last report for this instance, when it failed.
-    pub reconcile: Option<String>,
+    /// What failed in the worker's last report on this instance's master resources.
+    pub reconcile: Vec<SystemError>,
     /// The last advert send, when it failed.
     pub send: Option<String>,
     pub announce: Option<String>,
@@ -185,7 +188,15 @@ impl InstanceErrors {
         self.attach
             .as_ref()
             .map(ToString::to_string)
-            .or_else(|| self.reconcile.clone())
+            .or_else(|| {
+                (!self.reconcile.is_empty()).then(|| {
+                    self.reconcile
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+            })
             .or_else(|| self.send.clone())
             .or_else(|| self.announce.clone())
     }
@@ -312,6 +323,7 @@ impl Instance {
             serving: None,
             restore_after_attach: None,
             tracked,
+            tracks: Vec::new(),
             router_sees_link_up: true,
             stats: InstanceStats::default(),
             errors: InstanceErrors::default(),
@@ -428,6 +440,11 @@ impl Instance {
                 weight: t.weight,
                 up: self.tracked_ok(index),
             })
+            .collect();
+        rc.tracks = self
+            .tracks
+            .iter()
+            .map(InstanceTrack::router_track)
             .collect();
         rc.initial_state = match self.cfg.state {
             config::InitialState::Master => router::InitialState::Master,

@@ -6,7 +6,8 @@
 //! - [`receive`]: sockets and incoming adverts; [`transmit`]: adverts and announcements out;
 //! - [`attach`]: interfaces, VMACs, sockets; [`netevents`]: what netlink reports;
 //! - [`apply`]: carrying out router actions; [`worker`] (+ [`effects`]): the kernel round trips;
-//! - [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
+//! - [`startup`]; [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
+//! - [`tracking`]: vrrp_script / track_file / track_process verdicts → routers;
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket.
 
 mod apply;
@@ -23,6 +24,8 @@ mod release;
 mod reload;
 mod shutdown;
 mod snapshot;
+mod startup;
+mod tracking;
 mod transmit;
 mod worker;
 

@@ -198,4 +198,26 @@ impl Daemon {
             },
         );
     }
+
+    /// The tracked interfaces' state changed under a running router: tell it.
+    pub(super) fn feed_tracked_changes(&mut self, id: InstanceId, before: Vec<bool>) {
+        let Some(instance) = self.registry.instance(id) else {
+            return;
+        };
+        let changed: Vec<(usize, bool)> = (0..instance.tracked.len())
+            .filter_map(|k| {
+                let now = instance.tracked_ok(k);
+                (before.get(k) != Some(&now)).then_some((k, now))
+            })
+            .collect();
+        for (k, up) in changed {
+            self.feed(
+                id,
+                Input::TrackedObjectChanged {
+                    id: super::instance::INTERFACE_TRACK_ID | k as u32,
+                    up,
+                },
+            );
+        }
+    }
 }

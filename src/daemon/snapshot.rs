@@ -3,10 +3,16 @@
 
 use vipd_config as config;
 
+use vipd_router::{Track, TrackStatus};
+
+use super::instance::{Instance, INTERFACE_TRACK_ID};
 use super::main_loop::Daemon;
-use crate::observe::snapshot::{InstanceSnapshot, Snapshot, VipSnapshot};
+use super::tracking::{verdict_word, TrackedKind};
+use crate::observe::snapshot::{InstanceSnapshot, LastRun, Snapshot, TrackerSnapshot, VipSnapshot};
 use crate::system::ifaddrs;
 use crate::system::socket::Family;
+use crate::track::probe::ProbeSpec;
+use crate::track::{RunOutcome, TrackerKind};
 
 impl Daemon {
     pub(super) fn snapshot(&self) -> Snapshot {
@@ -59,6 +65,7 @@ impl Daemon {
                     rival_master: i
                         .rival_master
                         .map(|(address, at)| (address, now.0.saturating_sub(at) / 1000)),
+                    trackers: self.tracker_snapshots(i),
                 })
             })
             .collect();
@@ -69,5 +76,90 @@ impl Daemon {
             last_reload: self.last_reload.clone(),
             instances,
         }
+    }
+
+    /// The instance's tracked objects with what each does to its priority now.
+    fn tracker_snapshots(&self, i: &Instance) -> Vec<TrackerSnapshot> {
+        let mut out = Vec::new();
+        for (k, t) in i.cfg.track_interfaces.iter().enumerate() {
+            let up = i.tracked[k].up;
+            let track = Track {
+                id: INTERFACE_TRACK_ID | k as u32,
+                weight: t.weight,
+                reverse: false,
+                status: if i.tracked_ok(k) {
+                    TrackStatus::Up
+                } else {
+                    TrackStatus::Down
+                },
+            };
+            out.push(TrackerSnapshot {
+                name: t.name.clone(),
+                kind: "interface",
+                check: None,
+                state: if up { "up" } else { "down" }.to_owned(),
+                weight: t.weight,
+                reverse: t.reverse,
+                effect: track.effect(),
+                last_run: None,
+                processes: None,
+                error: None,
+            });
+        }
+        let router_tracks = self.registry.router(i.id).map(|r| r.tracks());
+        for t in &i.tracks {
+            let track = router_tracks
+                .and_then(|all| all.iter().find(|r| r.id == t.id.index()).copied())
+                .unwrap_or_else(|| t.router_track());
+            let spec = self.tracking.trackers.spec(t.id);
+            let status = self.tracking.trackers.status(t.id);
+            let (kind, check) = match (t.kind, spec.map(|s| &s.kind)) {
+                (TrackedKind::Script, Some(TrackerKind::Probe(probe))) => (
+                    match probe {
+                        ProbeSpec::TcpConnect(_) => "tcp_connect",
+                        ProbeSpec::HttpGet(_) => "http_get",
+                        ProbeSpec::IcmpEcho(_) => "icmp_echo",
+                        ProbeSpec::DnsQuery(_) => "dns_query",
+                    },
+                    Some(probe.describe()),
+                ),
+                (TrackedKind::File, Some(TrackerKind::File { path, .. })) => {
+                    ("file", Some(path.display().to_string()))
+                }
+                (TrackedKind::Process, _) => ("process", None),
+                _ => ("script", None),
+            };
+            out.push(TrackerSnapshot {
+                name: t.name.clone(),
+                kind,
+                check,
+                state: verdict_word(
+                    self.tracking
+                        .trackers
+                        .verdict(t.id)
+                        .unwrap_or(crate::track::Verdict::Unknown),
+                ),
+                weight: t.weight,
+                reverse: t.reverse,
+                effect: track.effect(),
+                last_run: status.and_then(|s| s.last_run.as_ref()).map(|run| LastRun {
+                    at: run
+                        .finished_at
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                    duration_ms: run.duration.as_secs_f64() * 1000.0,
+                    result: run.outcome.to_string(),
+                    exit_code: match run.outcome {
+                        RunOutcome::Passed => Some(0),
+                        RunOutcome::Exited(code) => Some(code),
+                        _ => None,
+                    },
+                    stderr: run.last_stderr_line.clone(),
+                }),
+                processes: status.and_then(|s| s.processes),
+                error: status.and_then(|s| s.stopped.clone()),
+            });
+        }
+        out
     }
 }

@@ -4,12 +4,12 @@
 
 use std::net::IpAddr;
 
-use vipd_router::{Counters, State};
+use vipd_router::{Counters, State, TrackEffect};
 
 use super::stats::InstanceStats;
 use super::status::{
-    ChecksumCounts, Counters as StatusCounters, InstanceStatus, ReloadReport, RivalMaster,
-    StatusReport, VipStatus,
+    ChecksumCounts, Counters as StatusCounters, InstanceStatus, LastRunStatus, ReloadReport,
+    RivalMaster, StatusReport, TrackerStatus, VipStatus,
 };
 
 /// The daemon as it is at one instant.
@@ -47,6 +47,42 @@ pub struct InstanceSnapshot {
     pub last_error: Option<String>,
     /// The last rival master heard, and how long ago (ms).
     pub rival_master: Option<(IpAddr, u64)>,
+    /// Every tracked object (interfaces, scripts, probes, files, processes).
+    pub trackers: Vec<TrackerSnapshot>,
+}
+
+/// One tracked object of an instance.
+#[derive(Debug, Clone)]
+pub struct TrackerSnapshot {
+    pub name: String,
+    /// `interface`, `script`, `tcp_connect`, `http_get`, `icmp_echo`, `dns_query`, `file` or
+    /// `process`.
+    pub kind: &'static str,
+    /// What it checks, e.g. `tcp 127.0.0.1:6443` (none for interfaces and scripts).
+    pub check: Option<String>,
+    /// `up`/`down` (interfaces), `passing`/`failing`/`unknown`, or a file's number.
+    pub state: String,
+    pub weight: i16,
+    pub reverse: bool,
+    /// What it does to the priority now.
+    pub effect: TrackEffect,
+    pub last_run: Option<LastRun>,
+    /// Processes matching now (track_process).
+    pub processes: Option<u32>,
+    /// Why its runner stopped observing, or why it does not run.
+    pub error: Option<String>,
+}
+
+/// The last run of a periodic check.
+#[derive(Debug, Clone)]
+pub struct LastRun {
+    /// Wall-clock end of the run, seconds since the epoch.
+    pub at: f64,
+    pub duration_ms: f64,
+    /// `passed`, `exit status: 1`, `timed out`, `failed: connection refused`…
+    pub result: String,
+    pub exit_code: Option<i32>,
+    pub stderr: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +125,28 @@ impl Snapshot {
 }
 
 impl InstanceSnapshot {
+    /// `200 → 100: chk_haproxy failing (−100)`, or None when nothing moves the priority.
+    pub fn priority_breakdown(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .trackers
+            .iter()
+            .filter_map(|t| match t.effect {
+                TrackEffect::Adjust(0) => None,
+                TrackEffect::Adjust(n) => Some(format!("{} {} ({n:+})", t.name, t.state)),
+                TrackEffect::Fault => Some(format!("{} {} (fault)", t.name, t.state)),
+                TrackEffect::Pending => Some(format!("{} {} (waiting)", t.name, t.state)),
+            })
+            .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "{} → {}: {}",
+                self.priority,
+                self.effective_priority,
+                parts.join(", ")
+            )
+        })
+    }
+
     fn status(&self) -> InstanceStatus {
         InstanceStatus {
             name: self.name.clone(),
@@ -135,6 +193,35 @@ impl InstanceSnapshot {
                     .map(|(e, n)| (e.short_name().to_owned(), n))
                     .collect(),
             },
+            priority_breakdown: self.priority_breakdown(),
+            trackers: self.trackers.iter().map(TrackerSnapshot::status).collect(),
+        }
+    }
+}
+
+impl TrackerSnapshot {
+    fn status(&self) -> TrackerStatus {
+        TrackerStatus {
+            name: self.name.clone(),
+            kind: self.kind.to_owned(),
+            check: self.check.clone(),
+            state: self.state.clone(),
+            weight: self.weight,
+            reverse: self.reverse,
+            applied: match self.effect {
+                TrackEffect::Adjust(n) => Some(n),
+                TrackEffect::Fault | TrackEffect::Pending => None,
+            },
+            fault: self.effect == TrackEffect::Fault,
+            last_run: self.last_run.as_ref().map(|r| LastRunStatus {
+                at: r.at,
+                duration_ms: r.duration_ms,
+                result: r.result.clone(),
+                exit_code: r.exit_code,
+                stderr: r.stderr.clone(),
+            }),
+            processes: self.processes,
+            error: self.error.clone(),
         }
     }
 }
@@ -182,6 +269,18 @@ mod tests {
                 stats,
                 last_error: None,
                 rival_master: None,
+                trackers: vec![TrackerSnapshot {
+                    name: "chk_haproxy".into(),
+                    kind: "script",
+                    check: None,
+                    state: "failing".into(),
+                    weight: -100,
+                    reverse: false,
+                    effect: TrackEffect::Adjust(-100),
+                    last_run: None,
+                    processes: None,
+                    error: None,
+                }],
             }],
         };
         let json = serde_json::to_value(snapshot.status_report()).unwrap();
@@ -193,5 +292,10 @@ mod tests {
         assert_eq!(i["checksums_received"]["plain"], 4);
         assert_eq!(i["vips"][0]["address"], "192.0.2.3/24");
         assert_eq!(i["advert_interval_ms"], 100.0);
+        assert_eq!(i["trackers"][0]["applied"], -100);
+        assert_eq!(
+            i["priority_breakdown"],
+            "150 → 150: chk_haproxy failing (-100)"
+        );
     }
 }

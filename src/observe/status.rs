@@ -93,6 +93,46 @@ pub struct InstanceStatus {
     /// The last router heard advertising as master while we were master, if one was.
     pub rival_master: Option<RivalMaster>,
     pub counters: Counters,
+    /// How tracked objects move the priority: `200 → 100: chk_haproxy failing (-100)`.
+    #[serde(default)]
+    pub priority_breakdown: Option<String>,
+    /// Every tracked object.
+    #[serde(default)]
+    pub trackers: Vec<TrackerStatus>,
+}
+
+/// One tracked object (interface, script, built-in check, file, process).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrackerStatus {
+    pub name: String,
+    /// `interface`, `script`, `tcp_connect`, `http_get`, `icmp_echo`, `dns_query`, `file`, `process`.
+    pub kind: String,
+    /// What a built-in check or a file/process tracker looks at.
+    pub check: Option<String>,
+    /// `up`/`down`, `passing`/`failing`/`unknown`, or a file's number.
+    pub state: String,
+    pub weight: i16,
+    pub reverse: bool,
+    /// What it adds to the priority now; null when it holds the instance in FAULT (`fault`) or
+    /// keeps it waiting for a first result.
+    pub applied: Option<i32>,
+    pub fault: bool,
+    pub last_run: Option<LastRunStatus>,
+    pub processes: Option<u32>,
+    pub error: Option<String>,
+}
+
+/// The last run of a script or built-in check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastRunStatus {
+    /// When it ended, seconds since the epoch.
+    pub at: f64,
+    pub duration_ms: f64,
+    /// `passed`, `exit status: 1`, `timed out`, `failed: connection refused`, …
+    pub result: String,
+    pub exit_code: Option<i32>,
+    /// The last line it wrote to stderr.
+    pub stderr: Option<String>,
 }
 
 /// Another master, heard while we were master.
@@ -182,6 +222,41 @@ impl StatusReport {
                     r.address,
                     r.last_heard_ms as f64 / 1000.0
                 );
+            }
+            if let Some(b) = &i.priority_breakdown {
+                let _ = writeln!(out, "    priority {b}");
+            }
+            for t in &i.trackers {
+                let mut line = match &t.check {
+                    Some(check) => {
+                        format!("    track {} {} ({check}): {}", t.kind, t.name, t.state)
+                    }
+                    None => format!("    track {} {}: {}", t.kind, t.name, t.state),
+                };
+                match (t.fault, t.applied) {
+                    (true, _) => line.push_str(", FAULT"),
+                    (false, Some(n)) if n != 0 => line.push_str(&format!(", {n:+}")),
+                    (false, None) => line.push_str(", waiting for a first result"),
+                    _ => {}
+                }
+                if let Some(run) = &t.last_run {
+                    line.push_str(&format!(
+                        "; last run {} ({:.1} ms){}",
+                        run.result,
+                        run.duration_ms,
+                        run.stderr
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    ));
+                }
+                if let Some(n) = t.processes {
+                    line.push_str(&format!("; {n} running"));
+                }
+                if let Some(e) = &t.error {
+                    line.push_str(&format!("; {e}"));
+                }
+                let _ = writeln!(out, "{line}");
             }
             if let Some(e) = &i.last_error {
                 let _ = writeln!(out, "    error: {e}");

@@ -28,9 +28,9 @@ pub enum InitialState {
     Master,
 }
 
-/// Something the router's priority depends on: an interface, a script, a file (keepalived's
-/// `track_interface`, `track_script`, `track_file`…). The daemon watches it; the router only
-/// learns `up`/`down` through [`crate::Input::TrackedObjectChanged`].
+/// Something the router's priority depends on, with the plain up/down rule and no `reverse`
+/// (keepalived's `track_interface`). [`Track`] is the full form. The daemon watches it; the router
+/// only learns `up`/`down` through [`crate::Input::TrackedObjectChanged`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TrackedObject {
     /// The caller's identifier for the object.
@@ -41,6 +41,123 @@ pub struct TrackedObject {
     pub weight: i16,
     /// The object's state when the router is created.
     pub up: bool,
+}
+
+/// What a [`Track`] reports now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrackStatus {
+    /// Not known yet: a `vrrp_script` without `init_fail` before its first result. It moves
+    /// no priority; with weight 0 it keeps the router from starting (or from leaving Fault)
+    /// until it is known, as keepalived keeps such an instance in INIT.
+    Unknown,
+    /// Passing: script succeeded, process quorum reached, interface up.
+    Up,
+    /// Failing.
+    Down,
+    /// A `track_file`'s number.
+    Value(i64),
+}
+
+/// What one [`Track`] does to the router now (see [`Track::effect`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrackEffect {
+    /// Added to the base priority (0 when the weight does not apply in this state).
+    Adjust(i32),
+    /// The router must be in Fault.
+    Fault,
+    /// A weight-0 object whose status is [`TrackStatus::Unknown`]: the router waits for it.
+    Pending,
+}
+
+/// One tracked object with keepalived's full rule (`track_script`, `track_file`,
+/// `track_process`, `track_interface` with `weight W [reverse]`). The daemon observes the
+/// object; the router learns its status through [`crate::Input::TrackedObjectChanged`] (up or
+/// down) or [`crate::Input::TrackedValueChanged`] (a file's number).
+///
+/// keepalived's rules, from `vrrp_track.c` and `track_file.c` (2.2.7):
+/// - up/down, weight ≠ 0: a positive weight is added while up, a negative one while down;
+///   `reverse` keeps *when* it applies and flips its sign (`weight 10 reverse` takes 10 off
+///   while up, `weight -10 reverse` adds 10 while down).
+/// - up/down, weight 0: Fault while down; with `reverse`, Fault while up.
+/// - a value, weight ≠ 0: value × weight (× −1 with `reverse`) is added, at most 253; a
+///   product of −254 or less means Fault.
+/// - a value, weight 0: Fault while the value is not 0; with `reverse`, Fault while it is 0.
+///
+/// The effective priority is the base priority plus every adjustment, clamped to 1–254; the
+/// address owner stays at 255 whatever the weights say, but Fault applies to it as to anyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Track {
+    /// The caller's identifier, unique across [`RouterConfig::tracked`] and
+    /// [`RouterConfig::tracks`].
+    pub id: u32,
+    /// keepalived's `weight`, −254 to 254.
+    pub weight: i16,
+    /// keepalived's `reverse`.
+    pub reverse: bool,
+    /// The object's status when the router is built or reconfigured.
+    pub status: TrackStatus,
+}
+
+/// The most a tracked file may add (keepalived caps the product at 253).
+const FILE_ADJUST_MAX: i64 = 253;
+/// A tracked file's product at or below this means Fault (keepalived's −254).
+const FILE_FAULT_AT: i64 = -254;
+
+impl Track {
+    /// What the object does to the router in its current status.
+    pub fn effect(&self) -> TrackEffect {
+        let weight = i64::from(self.weight);
+        let sign = if self.reverse { -1 } else { 1 };
+        match self.status {
+            TrackStatus::Unknown if weight == 0 => TrackEffect::Pending,
+            TrackStatus::Unknown => TrackEffect::Adjust(0),
+            TrackStatus::Up | TrackStatus::Down => {
+                let up = self.status == TrackStatus::Up;
+                if weight == 0 {
+                    if up == self.reverse {
+                        TrackEffect::Fault
+                    } else {
+                        TrackEffect::Adjust(0)
+                    }
+                } else if (weight > 0) == up {
+                    TrackEffect::Adjust((weight * sign) as i32)
+                } else {
+                    TrackEffect::Adjust(0)
+                }
+            }
+            TrackStatus::Value(value) => {
+                if weight == 0 {
+                    if (value != 0) != self.reverse {
+                        TrackEffect::Fault
+                    } else {
+                        TrackEffect::Adjust(0)
+                    }
+                } else {
+                    let product = value.saturating_mul(weight).saturating_mul(sign);
+                    if product <= FILE_FAULT_AT {
+                        TrackEffect::Fault
+                    } else {
+                        TrackEffect::Adjust(product.min(FILE_ADJUST_MAX) as i32)
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl From<TrackedObject> for Track {
+    fn from(object: TrackedObject) -> Track {
+        Track {
+            id: object.id,
+            weight: object.weight,
+            reverse: false,
+            status: if object.up {
+                TrackStatus::Up
+            } else {
+                TrackStatus::Down
+            },
+        }
+    }
 }
 
 /// Everything the state machine needs to know about one virtual router.
@@ -73,8 +190,11 @@ pub struct RouterConfig {
     pub down_timer_adverts: u32,
     /// keepalived's `state`.
     pub initial_state: InitialState,
-    /// Objects whose state moves the effective priority or forces Fault.
+    /// Up/down objects with the plain rule (no `reverse`): interfaces.
     pub tracked: Vec<TrackedObject>,
+    /// Objects with keepalived's full rule (scripts, files, processes, built-in probes). Their
+    /// ids share one space with [`RouterConfig::tracked`].
+    pub tracks: Vec<Track>,
 }
 
 impl RouterConfig {
@@ -94,6 +214,7 @@ impl RouterConfig {
             down_timer_adverts: 3,
             initial_state: InitialState::Backup,
             tracked: Vec::new(),
+            tracks: Vec::new(),
         }
     }
 
@@ -139,6 +260,16 @@ impl RouterConfig {
         if self.preempt_delay_us > 1_000 * SECOND_US {
             return Err(ConfigError::PreemptDelay(self.preempt_delay_us));
         }
+        let mut ids: Vec<u32> = self
+            .tracked
+            .iter()
+            .map(|t| t.id)
+            .chain(self.tracks.iter().map(|t| t.id))
+            .collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ConfigError::DuplicateTrackId(pair[0]));
+        }
         Ok(())
     }
 }
@@ -156,6 +287,8 @@ pub enum ConfigError {
     DownTimerAdverts(u32),
     /// `preempt_delay` above 1000 s.
     PreemptDelay(u64),
+    /// Two tracked objects share an id.
+    DuplicateTrackId(u32),
     /// [`crate::Router::reconfigure`] was given another VRID or version: that is another virtual
     /// router, to be built anew.
     IdentityChanged,
@@ -186,6 +319,9 @@ impl fmt::Display for ConfigError {
                 write!(f, "down_timer_adverts {n}: must be 1 to 100")
             }
             ConfigError::PreemptDelay(us) => write!(f, "preempt_delay {us} us: at most 1000 s"),
+            ConfigError::DuplicateTrackId(id) => {
+                write!(f, "tracked object id {id} is used twice")
+            }
             ConfigError::IdentityChanged => write!(
                 f,
                 "the VRID or the VRRP version changed: the virtual router must be rebuilt"

@@ -15,7 +15,10 @@ mod sync_group;
 mod time;
 pub mod timing;
 
-pub use config::{ConfigError, InitialState, RouterConfig, TrackedObject, Version};
+pub use config::{
+    ConfigError, InitialState, RouterConfig, Track, TrackEffect, TrackStatus, TrackedObject,
+    Version,
+};
 pub use router::{
     Action, Anomaly, Counters, GroupCommand, Input, Reason, ReceivedAdvert, Router, State,
 };

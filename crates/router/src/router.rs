@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use crate::config::{ConfigError, InitialState, RouterConfig, TrackedObject, Version};
+use crate::config::{
+    ConfigError, InitialState, RouterConfig, Track, TrackEffect, TrackStatus, Version,
+};
 use crate::time::Micros;
 use crate::timing::{advert_field_to_us, master_down_interval_us, skew_time_us};
 
@@ -85,8 +87,10 @@ pub enum Input {
     Advert(ReceivedAdvert),
     /// The caller's clock reached [`Router::next_deadline`]. Early or stale calls are ignored.
     Timer,
-    /// A tracked object (see [`TrackedObject`]) changed state.
+    /// A tracked object ([`crate::TrackedObject`] or [`crate::Track`]) is now up or down.
     TrackedObjectChanged { id: u32, up: bool },
+    /// A tracked object ([`crate::Track`], a `track_file`) now holds this number.
+    TrackedValueChanged { id: u32, value: i64 },
     /// The interface carrying the virtual router lost its link.
     InterfaceDown,
     /// The interface carrying the virtual router regained its link.
@@ -177,7 +181,10 @@ pub struct Router {
     master_adver_interval_us: u64,
     master_address: Option<IpAddr>,
     effective_priority: u8,
-    tracked_up: Vec<bool>,
+    /// Every tracked object of both config lists, with its current status.
+    tracks: Vec<Track>,
+    /// Startup arrived while a weight-0 object was still unknown: start once it is known.
+    start_pending: bool,
     interface_up: bool,
     group_fault: bool,
     /// While a preempt delay runs, lower-priority adverts are still accepted until this instant.
@@ -191,7 +198,7 @@ impl Router {
     /// Builds a router in Initialize. Nothing happens until [`Input::Startup`].
     pub fn new(config: RouterConfig) -> Result<Router, ConfigError> {
         config.validate()?;
-        let tracked_up = config.tracked.iter().map(|t| t.up).collect();
+        let tracks = merged_tracks(&config);
         let mut router = Router {
             master_adver_interval_us: config.advert_interval_us,
             effective_priority: config.priority,
@@ -200,7 +207,8 @@ impl Router {
             state_since: Micros::ZERO,
             deadline: None,
             master_address: None,
-            tracked_up,
+            tracks,
+            start_pending: false,
             interface_up: true,
             group_fault: false,
             preempt_allowed_at: None,
@@ -216,18 +224,30 @@ impl Router {
         match input {
             Input::Startup => {
                 if self.state == State::Initialize {
-                    self.start(now, Reason::Startup, out);
+                    self.start_pending = true;
+                    self.resume_pending_start(now, out);
                 }
             }
             Input::Shutdown => self.shutdown(now, out),
             Input::Advert(advert) => self.on_advert(advert, now, out),
             Input::Timer => self.on_timer(now, out),
-            Input::TrackedObjectChanged { id, up } => self.on_tracked(id, up, now, out),
+            Input::TrackedObjectChanged { id, up } => {
+                let status = if up {
+                    TrackStatus::Up
+                } else {
+                    TrackStatus::Down
+                };
+                self.on_tracked(id, status, now, out);
+            }
+            Input::TrackedValueChanged { id, value } => {
+                self.on_tracked(id, TrackStatus::Value(value), now, out);
+            }
             Input::InterfaceDown => {
                 self.interface_up = false;
                 if self.is_running() {
                     self.enter_fault(now, Reason::InterfaceDown, out);
                 }
+                self.resume_pending_start(now, out);
             }
             Input::InterfaceUp => {
                 self.interface_up = true;
@@ -261,7 +281,7 @@ impl Router {
         if config.preempt_delay_us != self.config.preempt_delay_us || !config.preempt {
             self.preempt_allowed_at = None;
         }
-        self.tracked_up = config.tracked.iter().map(|t| t.up).collect();
+        self.tracks = merged_tracks(&config);
         self.config = config;
         self.effective_priority = self.compute_effective_priority();
         if self.state == State::Master {
@@ -277,6 +297,7 @@ impl Router {
         } else if !tracked_fault && self.state == State::Fault {
             self.try_leave_fault(now, Reason::TrackRecovered, out);
         }
+        self.resume_pending_start(now, out);
         Ok(())
     }
 
@@ -350,6 +371,20 @@ impl Router {
         &self.counters
     }
 
+    /// Every tracked object with its current status, in config order ([`RouterConfig::tracked`]
+    /// first); [`Track::effect`] says what each does to the router.
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// True while a weight-0 object's status is still [`TrackStatus::Unknown`]: the router does not
+    /// start (it stays in Initialize after [`Input::Startup`]) nor leave Fault until it is known.
+    pub fn awaiting_tracks(&self) -> bool {
+        self.tracks
+            .iter()
+            .any(|track| track.effect() == TrackEffect::Pending)
+    }
+
     /// True when this router itself (not its sync group) cannot serve: link down or a weight-0
     /// tracked object failed.
     pub fn has_own_fault(&self) -> bool {
@@ -372,25 +407,24 @@ impl Router {
     }
 
     fn tracked_fault(&self) -> bool {
-        self.config
-            .tracked
+        self.tracks
             .iter()
-            .zip(&self.tracked_up)
-            .any(|(object, up)| object.weight == 0 && !up)
+            .any(|track| track.effect() == TrackEffect::Fault)
     }
 
     fn compute_effective_priority(&self) -> u8 {
         if self.config.is_address_owner() {
             return 255;
         }
-        let adjustment: i32 = self
-            .config
-            .tracked
+        let adjustment: i64 = self
+            .tracks
             .iter()
-            .zip(&self.tracked_up)
-            .map(|(object, &up)| weight_contribution(object, up))
+            .map(|track| match track.effect() {
+                TrackEffect::Adjust(value) => i64::from(value),
+                TrackEffect::Fault | TrackEffect::Pending => 0,
+            })
             .sum();
-        (i32::from(self.config.priority) + adjustment).clamp(1, 254) as u8
+        (i64::from(self.config.priority) + adjustment).clamp(1, 254) as u8
     }
 
     fn own_interval_us(&self) -> u64 {
@@ -422,6 +456,7 @@ impl Router {
     }
 
     fn shutdown(&mut self, now: Micros, out: &mut Vec<Action>) {
+        self.start_pending = false;
         if self.state == State::Initialize {
             return;
         }
@@ -582,17 +617,19 @@ impl Router {
         self.master_address = Some(advert.src);
     }
 
-    fn on_tracked(&mut self, id: u32, up: bool, now: Micros, out: &mut Vec<Action>) {
-        let Some(index) = self.config.tracked.iter().position(|t| t.id == id) else {
+    fn on_tracked(&mut self, id: u32, status: TrackStatus, now: Micros, out: &mut Vec<Action>) {
+        let Some(track) = self.tracks.iter_mut().find(|t| t.id == id) else {
             return;
         };
-        if self.tracked_up[index] == up {
+        if track.status == status {
             return;
         }
-        self.tracked_up[index] = up;
+        track.status = status;
         let previous = self.effective_priority;
         self.effective_priority = self.compute_effective_priority();
-        if self.tracked_fault() {
+        if self.state == State::Initialize {
+            self.resume_pending_start(now, out);
+        } else if self.tracked_fault() {
             if self.is_running() {
                 self.enter_fault(now, Reason::TrackFailed, out);
             }
@@ -612,6 +649,7 @@ impl Router {
                 if self.is_running() {
                     self.enter_fault(now, Reason::SyncGroup, out);
                 }
+                self.resume_pending_start(now, out);
             }
             GroupCommand::FaultCleared => {
                 self.group_fault = false;
@@ -633,8 +671,22 @@ impl Router {
     }
 
     fn try_leave_fault(&mut self, now: Micros, reason: Reason, out: &mut Vec<Action>) {
-        if self.state == State::Fault && !self.has_own_fault() && !self.group_fault {
+        if self.state == State::Fault
+            && !self.has_own_fault()
+            && !self.group_fault
+            && !self.awaiting_tracks()
+        {
             self.start(now, reason, out);
+        }
+    }
+
+    /// Starts a router whose Startup waited for an unknown weight-0 object, once that object is
+    /// known or a fault makes the wait moot (keepalived leaves INIT for FAULT at once).
+    fn resume_pending_start(&mut self, now: Micros, out: &mut Vec<Action>) {
+        let decided = self.has_own_fault() || self.group_fault || !self.awaiting_tracks();
+        if self.state == State::Initialize && self.start_pending && decided {
+            self.start_pending = false;
+            self.start(now, Reason::Startup, out);
         }
     }
 
@@ -692,14 +744,14 @@ impl Router {
     }
 }
 
-/// keepalived's weight rule: a negative weight applies while down, a positive one while up, and
-/// weight 0 only decides Fault.
-fn weight_contribution(object: &TrackedObject, up: bool) -> i32 {
-    let weight = i32::from(object.weight);
-    match (weight.signum(), up) {
-        (-1, false) | (1, true) => weight,
-        _ => 0,
-    }
+/// Both tracked lists of a configuration as one list of full rules.
+fn merged_tracks(config: &RouterConfig) -> Vec<Track> {
+    config
+        .tracked
+        .iter()
+        .map(|&object| Track::from(object))
+        .chain(config.tracks.iter().copied())
+        .collect()
 }
 
 /// RFC 9568 §6.4.3 tie-break: unsigned integer comparison of the addresses in network byte order.

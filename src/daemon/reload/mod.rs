@@ -180,6 +180,8 @@ impl Daemon {
         let fates = pending.fates.clone();
         // Announcements of the instances kept and started from here on follow the new globals.
         let old = std::mem::replace(&mut self.config, new);
+        self.sync_trackers(true);
+        let retracked = self.refresh_instance_tracks();
         let mut changes = Vec::new();
         for (name, fate) in &fates {
             if *fate != Fate::Changed {
@@ -195,6 +197,18 @@ impl Daemon {
                 .router(id)
                 .map_or("INIT", |r| state_name(r.state()));
             changes.push(format!("{name}: changed, state kept ({state})"));
+        }
+        // Instances kept as they were whose tracked objects were replaced (a changed definition).
+        for id in retracked {
+            let name = self.registry.instance(id).map(|i| i.cfg.name.clone());
+            let changed = name.is_some_and(|n| {
+                fates
+                    .iter()
+                    .any(|(f, fate)| *f == n && *fate == Fate::Changed)
+            });
+            if !changed && !self.group_starting(id) {
+                self.reconfigure_router(id);
+            }
         }
         let fate_of = |name: &str| fates.iter().find(|(n, _)| n == name).map(|(_, f)| f);
         let mut starting = Vec::new();
@@ -353,6 +367,7 @@ impl Daemon {
         members: Vec<config::Instance>,
     ) -> GroupId {
         let group = self.registry.add_group(cfg, members, Instance::new);
+        self.refresh_instance_tracks();
         if let Some(g) = self.registry.group_mut(group) {
             g.starting = true;
         }
