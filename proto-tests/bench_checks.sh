@@ -220,12 +220,25 @@ daemon_pids() {
 }
 
 # ---------------------------------------------------------------- services
-# A python http.server (port 80, serving health = "ok") on ADDR, which must be on the node.
+# python's threading http.server (port 80, serving health = "ok") on ADDR, which must be on the
+# node, with a listen backlog of 1024 instead of socketserver's 5: vipd starts its 100 built-in
+# checks in the same millisecond, and 5 pending connections overflow at once (seen: 84 of 100
+# tcp_connect checks timing out, TcpExtListenOverflows 967 in 12 s), which would measure the
+# server, not the checks.
+cat >"$WORK/httpd.py" <<'PY'
+import functools, http.server, sys
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+Server((sys.argv[1], 80), functools.partial(Quiet, directory=sys.argv[2])).serve_forever()
+PY
 start_http() {
     local netns=$1 addr=$2 tag=$3
     mkdir -p "$WORK/www-$tag"
     echo ok >"$WORK/www-$tag/health"
-    bg "$netns" "$WORK/http-$tag.log" "$PYTHON" -m http.server 80 --bind "$addr" --directory "$WORK/www-$tag"
+    bg "$netns" "$WORK/http-$tag.log" "$PYTHON" "$WORK/httpd.py" "$addr" "$WORK/www-$tag"
     SERVICE_PID=$BG_PID
 }
 start_dns() {
@@ -349,6 +362,26 @@ write_fp_conf() {
     fi
 }
 
+# lowered_instances DAEMON NAME: how many instances run below their configured priority (a failed
+# check) now: vipd's status; keepalived's last "Changing effective priority" line per instance.
+lowered_instances() {
+    if [[ $1 == vipd ]]; then
+        timeout 10 ip netns exec "$NS_gw_a" "$VIPD" status --runtime-dir "$WORK/$2.run" --json 2>/dev/null |
+            "$PYTHON" -c 'import json, sys; print(sum(i["effective_priority"] < i["priority"] for i in json.load(sys.stdin)["instances"]))' 2>/dev/null ||
+            echo -1
+    else
+        "$PYTHON" - "$WORK/$2.log" <<'PY'
+import re, sys
+last = {}
+for line in open(sys.argv[1], errors="replace"):
+    m = re.search(r"\((VI_\d+)\) Changing effective priority from \d+ to (\d+)", line)
+    if m:
+        last[m.group(1)] = int(m.group(2))
+print(sum(p < 150 for p in last.values()))
+PY
+    fi
+}
+
 vip_count() { ip -n "$1" -4 -o addr show dev eth0 2>/dev/null | grep -c ' 198\.51\.100\.' || true; }
 
 footprint_run() {
@@ -387,9 +420,11 @@ NFT
     # shellcheck disable=SC2046
     rss=$(rss_kib $(daemon_pids "$daemon" "$tag" "$pid"))
     checks_per_s=$(awk -v n=$((s1 - s0)) -v w=$((t1 - t0)) 'BEGIN { printf "%.1f", n / w * 1e9 }')
-    local alive=yes
+    local alive=yes lowered
     kill -0 "$pid" 2>/dev/null || alive=no
-    log "  $variant: CPU $cpu% of a core, RSS $rss KiB, server saw $checks_per_s connections/s, daemon alive: $alive"
+    lowered=$(lowered_instances "$daemon" "$tag")
+    log "  $variant: CPU $cpu% of a core, RSS $rss KiB, server saw $checks_per_s connections/s, $lowered instances below their priority at the end, daemon alive: $alive"
+    record "lowered_$variant" "$daemon" "$lowered"
     record "cpu_$variant" "$daemon" "$cpu"
     record "rss_$variant" "$daemon" "$rss"
     record "checks_$variant" "$daemon" "$checks_per_s"
@@ -544,15 +579,16 @@ def value(key, daemon):
     if not v:
         return None, "n/a" + (f" ({fails} failed)" if fails else "")
     m = statistics.median(v)
-    text = f"{m:.1f}" if len(v) == 1 else f"{m:.1f} ({min(v):.1f}-{max(v):.1f}, n={len(v)})"
+    digits = 2 if abs(m) < 10 else 1
+    text = f"{m:.{digits}f}" if len(v) == 1 else f"{m:.{digits}f} ({min(v):.{digits}f}-{max(v):.{digits}f}, n={len(v)})"
     return m, text + (f" +{fails} failed" if fails else "")
 
 table = []
 def add(label, unit, vipd_key, keepalived_key, scale=1.0):
     (mv, tv), (mk, tk) = value(vipd_key, "vipd"), value(keepalived_key, "keepalived")
     if scale != 1.0:
-        tv = "n/a" if mv is None else f"{mv * scale:.1f}"
-        tk = "n/a" if mk is None else f"{mk * scale:.1f}"
+        tv = "n/a" if mv is None else f"{mv * scale:.2f}"
+        tk = "n/a" if mk is None else f"{mk * scale:.2f}"
     if mv is None and mk is None and "failed" not in tv + tk:
         return  # a part or kind not run
     ratio = f"{mv / mk:.2f}" if mv is not None and mk else "n/a"
@@ -566,6 +602,8 @@ for fp in ("cpu_", "rss_"):
     add(f"{what}, vipd tcp_connect vs keepalived script", unit, fp + "vipd-tcp", fp + "keepalived-script", scale)
 add("checks seen by the server, script checks", "conn/s", "checks_vipd-script", "checks_keepalived-script")
 add("checks seen by the server, vipd tcp_connect vs keepalived script", "conn/s", "checks_vipd-tcp", "checks_keepalived-script")
+add("instances below priority at the window's end, script checks", "count", "lowered_vipd-script", "lowered_keepalived-script")
+add("instances below priority at the window's end, vipd tcp_connect vs keepalived script", "count", "lowered_vipd-tcp", "lowered_keepalived-script")
 names = {"script": "script (curl), both", "tcp": "tcp_connect (keepalived: bash /dev/tcp)",
          "http": "http_get (keepalived: curl | grep ok)", "icmp": "icmp_echo (keepalived: ping -W 1)",
          "dns": "dns_query (keepalived: python DNS client)"}

@@ -55,6 +55,17 @@ impl CheckKind {
         }
     }
 
+    /// The tracker kind vipd's status reports for it.
+    fn status_kind(self) -> &'static str {
+        match self {
+            CheckKind::Script => "script",
+            CheckKind::TcpConnect => "tcp_connect",
+            CheckKind::HttpGet => "http_get",
+            CheckKind::IcmpEcho => "icmp_echo",
+            CheckKind::DnsQuery => "dns_query",
+        }
+    }
+
     /// Whether a dead service makes this check wait for its timeout (no answer at all) rather
     /// than fail at once (connection refused).
     fn fails_by_timeout(self) -> bool {
@@ -169,6 +180,11 @@ fn run_service_scenario(s: &ServiceScenario) {
         &format!("{}: election with both services up", s.label),
     );
     wait_effective_priority(&routers[0], 150, secs(2.0), s.label);
+    for (router, spec) in routers.iter().zip([&spec_a, &spec_b]) {
+        let name = &spec.scripts[0].name;
+        assert_tracker_runs(router, name, s.kind.status_kind(), s.label);
+        wait_tracker_state(router, name, "passing", secs(2.0), s.label);
+    }
 
     let timeout = if s.kind.fails_by_timeout() {
         interval
@@ -196,6 +212,7 @@ fn run_service_scenario(s: &ServiceScenario) {
         &format!("{}: after gw-a's service died", s.label),
     );
     wait_effective_priority(&routers[0], 90, secs(1.0), s.label);
+    wait_tracker_state(&routers[0], &check.name, "failing", secs(1.0), s.label);
     assert_eq!(
         effective_priority(&routers[1]),
         Some(100),
@@ -222,6 +239,7 @@ fn run_service_scenario(s: &ServiceScenario) {
         &format!("{}: after the service came back", s.label),
     );
     wait_effective_priority(&routers[0], 150, secs(1.0), s.label);
+    wait_tracker_state(&routers[0], &check.name, "passing", secs(1.0), s.label);
 
     if s.body_cycle {
         // The server stays up and answers 200; only the body lacks "ok".
@@ -238,6 +256,8 @@ fn run_service_scenario(s: &ServiceScenario) {
             Duration::ZERO,
             notice(check.fall) + spec_b.master_down() + TOLERANCE,
         );
+        // gw-a lets the VIP go only when it hears gw-b's first advert: wait for that.
+        assert_sole_master(&both, 1, VIP, &format!("{}: body without 'ok'", s.label));
         let took = time_vip_arrival(
             &a,
             VIP,
@@ -419,6 +439,9 @@ fn run_mixed(label: &str, daemons: [Impl; 2]) {
     );
     wait_effective_priority(&routers[0], 160, secs(2.0), &step("gw-a"));
     wait_effective_priority(&routers[1], 150, secs(2.0), &step("gw-b"));
+    for router in &routers {
+        assert_tracker_runs(router, "chk_web", "script", label);
+    }
 
     let took = time_vip_arrival(
         &b,
@@ -516,6 +539,15 @@ fn run_hung_script(label: &str, daemon: Impl) {
         &format!("{label}: gw-b master while gw-a's script hangs"),
     );
     wait_effective_priority(&routers[0], 90, secs(1.0), label);
+    wait_tracker_state(&routers[0], "chk_hung", "failing", secs(1.0), label);
+    if let Some(tracker) = vipd_tracker(&routers[0], "chk_hung") {
+        let run = &tracker["last_run"];
+        let took = run["duration_ms"].as_f64().unwrap_or(0.0);
+        assert!(
+            run["result"] == "timed out" && (900.0..1500.0).contains(&took),
+            "{label}: the hung run should end at its 1 s timeout: {tracker}"
+        );
+    }
 
     // Runs keep coming, each gone by its timeout (plus the time to kill and reap it).
     let limit = secs(timeout) + Duration::from_millis(500);
@@ -621,6 +653,8 @@ fn track_process_vipd_kill_moves_vip() {
         &format!("{label}: election with the process running"),
     );
     wait_effective_priority(&routers[0], 150, secs(1.0), label);
+    assert_tracker_runs(&routers[0], "tp_sleep", "process", label);
+    wait_tracker_state(&routers[0], "tp_sleep", "passing", secs(1.0), label);
 
     let took = time_vip_arrival(&b, VIP, Duration::from_secs(5), label, || tracked.kill());
     assert_within(
@@ -686,6 +720,8 @@ fn run_track_file(label: &str, daemon: Impl) {
         secs(2.0),
         &format!("{label}: 30 in the file"),
     );
+    assert_tracker_runs(&routers[0], "tf_maint", "file", label);
+    wait_tracker_state(&routers[0], "tf_maint", "30", secs(1.0), label);
     assert_sole_master(&both, 0, VIP, &format!("{label}: gw-a at 120 over 100"));
 
     let took = time_vip_arrival(&b, VIP, Duration::from_secs(5), label, || write("60"));

@@ -417,6 +417,52 @@ pub fn wait_effective_priority(router: &Router, expected: u64, timeout: Duration
     );
 }
 
+/// vipd's status of its tracked object `name` in [`INSTANCE`] (`trackers[]`); None for
+/// keepalived, or while vipd does not answer or does not know it.
+pub fn vipd_tracker(router: &Router, name: &str) -> Option<serde_json::Value> {
+    let Daemon::Vipd(vipd) = &router.daemon else {
+        return None;
+    };
+    vipd.instance(INSTANCE)?["trackers"]
+        .as_array()?
+        .iter()
+        .find(|t| t["name"] == name)
+        .cloned()
+}
+
+/// For vipd: fails the test, naming `what`, unless tracker `name` is there, of `kind`, and
+/// runs (no `error`, e.g. a watch it could not set up). Nothing for keepalived.
+pub fn assert_tracker_runs(router: &Router, name: &str, kind: &str, what: &str) {
+    if !matches!(router.daemon, Daemon::Vipd(_)) {
+        return;
+    }
+    let tracker = vipd_tracker(router, name)
+        .unwrap_or_else(|| panic!("{what}: {} reports no tracker {name}", router.who()));
+    assert_eq!(tracker["kind"], kind, "{what}: {name}: {tracker}");
+    assert!(
+        tracker["error"].is_null(),
+        "{what}: {} cannot run tracker {name}: {tracker}",
+        router.who()
+    );
+}
+
+/// For vipd: waits until tracker `name` reports `state` (`passing`, `failing`, a file's
+/// number); fails the test naming `what`. Nothing for keepalived.
+pub fn wait_tracker_state(router: &Router, name: &str, state: &str, timeout: Duration, what: &str) {
+    if !matches!(router.daemon, Daemon::Vipd(_)) {
+        return;
+    }
+    let reached = wait_until(timeout, || {
+        vipd_tracker(router, name).is_some_and(|t| t["state"] == state)
+    });
+    assert!(
+        reached,
+        "{what}: {} tracker {name} not {state} within {timeout:?}: {:?}",
+        router.who(),
+        vipd_tracker(router, name)
+    );
+}
+
 /// Whether the router's daemon process still runs (exited but unreaped counts as gone).
 pub fn daemon_running(router: &Router) -> bool {
     let pid = match &router.daemon {
