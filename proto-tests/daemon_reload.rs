@@ -365,3 +365,96 @@ fn daemon_reload_removing_a_vmac_instance_deletes_its_vmac_and_restores_sysctls(
     assert_stays(&vipd_a, "gw-a", INSTANCE, "MASTER");
     assert!(a.has_addr("eth0", vip_addr(VIP)));
 }
+
+/// `v3_config` with `vrrp_script` definitions (`name: {script, weight}`) and a `track_script` list.
+fn tracked_config(vrid: u8, priority: u8, scripts: &[(&str, &str, i16)]) -> String {
+    let defs: Vec<String> = scripts
+        .iter()
+        .map(|(name, script, weight)| {
+            format!("  {name}: {{script: \"{script}\", interval: 0.1, weight: {weight}}}\n")
+        })
+        .collect();
+    let names: Vec<&str> = scripts.iter().map(|(name, _, _)| *name).collect();
+    let base = v3_config(
+        vrid,
+        priority,
+        VIP,
+        &format!("track_script: [{}], ", names.join(", ")),
+    );
+    format!("vrrp_script:\n{}{base}", defs.concat())
+}
+
+/// The names of the tracked objects `vipd status` lists for [`INSTANCE`].
+fn tracker_names(vipd: &VipdProc) -> Vec<String> {
+    vipd.instance(INSTANCE)
+        .and_then(|i| {
+            i["trackers"].as_array().map(|all| {
+                all.iter()
+                    .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn daemon_reload_adds_and_removes_a_tracked_script_without_a_restart() {
+    let lab = Lab::new("daemon_reload_track");
+    let a = lab.add_node("gw-a");
+    let b = lab.add_node("gw-b");
+    a.add_addr("192.0.2.1/24");
+    b.add_addr("192.0.2.2/24");
+    let healthy = tracked_config(91, 200, &[("chk_ok", "true", -100)]);
+    let (vipd_a, vipd_b) = start_elected(&a, &healthy, &b, &v3_config(91, 150, VIP, ""));
+    let routers = pair(&a, &vipd_a, &b, &vipd_b);
+    assert_sole_master(&routers, 0, VIP);
+    assert_eq!(tracker_names(&vipd_a), vec!["chk_ok".to_owned()]);
+
+    // A failing check with weight -100 added by a reload: 200 - 100 < 150, gw-b takes over.
+    let failing = tracked_config(
+        91,
+        200,
+        &[("chk_ok", "true", -100), ("chk_bad", "false", -100)],
+    );
+    let text = reload_with(&a, &vipd_a, &failing);
+    assert!(
+        text.contains("VI_1: changed, state kept (MASTER)"),
+        "{text}"
+    );
+    wait_state(&vipd_b, "gw-b preempting", "MASTER", Duration::from_secs(3));
+    wait_state(&vipd_a, "gw-a yielding", "BACKUP", Duration::from_secs(3));
+    assert_sole_master(&routers, 1, VIP);
+    let status_a = vipd_a.instance(INSTANCE).unwrap();
+    assert_eq!(status_a["effective_priority"], 100, "{status_a}");
+    assert_eq!(
+        tracker_names(&vipd_a),
+        vec!["chk_ok".to_owned(), "chk_bad".to_owned()]
+    );
+    assert!(
+        status_a["priority_breakdown"]
+            .as_str()
+            .is_some_and(|b| b.contains("chk_bad failing (-100)")),
+        "{status_a}"
+    );
+
+    // Removed again: gw-a preempts back; the instance was never restarted.
+    let text = reload_with(&a, &vipd_a, &healthy);
+    assert!(
+        text.contains("VI_1: changed, state kept (BACKUP)"),
+        "{text}"
+    );
+    wait_state(
+        &vipd_a,
+        "gw-a preempting back",
+        "MASTER",
+        Duration::from_secs(3),
+    );
+    assert_sole_master(&routers, 0, VIP);
+    assert_eq!(tracker_names(&vipd_a), vec!["chk_ok".to_owned()]);
+    assert_eq!(
+        counter(&vipd_a, "become_master"),
+        2,
+        "one restart would reset this"
+    );
+    assert_eq!(counter(&vipd_a, "release_master"), 1);
+}

@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping nftables
-          tcpdump tshark keepalived frr python3 procps kmod)
+          tcpdump tshark keepalived frr python3 procps kmod dnsmasq-base openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -110,6 +110,13 @@ impl Daemon {
             .registry
             .router(id)
             .map_or(0, |r| r.effective_priority());
+        let now = self.now().0;
+        let Some(instance) = self.registry.instance_mut(id) else {
+            return;
+        };
+        instance
+            .stats
+            .on_transition(from, to, reason, now, std::time::SystemTime::now());
         let Some(instance) = self.registry.instance(id) else {
             return;
         };

@@ -327,6 +327,7 @@ impl Daemon {
                 wire::ChecksumFlavour::Plain => instance.stats.checksums.plain += 1,
             }
         }
+        instance.stats.on_advert_heard(now);
         if advert.priority > 0 {
             self.successor_heard(id);
         }

@@ -8,7 +8,9 @@ use vipd_router::{Track, TrackStatus};
 use super::instance::{Instance, INTERFACE_TRACK_ID};
 use super::main_loop::Daemon;
 use super::tracking::{verdict_word, TrackedKind};
-use crate::observe::snapshot::{InstanceSnapshot, LastRun, Snapshot, TrackerSnapshot, VipSnapshot};
+use crate::observe::snapshot::{
+    InstanceSnapshot, LastRun, ScriptSnapshot, Snapshot, TrackerSnapshot, VipSnapshot,
+};
 use crate::system::ifaddrs;
 use crate::system::socket::Family;
 use crate::track::probe::ProbeSpec;
@@ -42,6 +44,7 @@ impl Daemon {
                     master: r.master_address(),
                     advert_interval_us: i.cfg.advert_interval_us,
                     master_advert_interval_us: r.master_adver_interval_us(),
+                    garp_master_delay_s: i.cfg.garp_master_delay,
                     in_state_ms: now.0.saturating_sub(r.state_since().0) / 1000,
                     vips: i
                         .template
@@ -60,7 +63,7 @@ impl Daemon {
                         })
                         .collect(),
                     counters: *r.counters(),
-                    stats: i.stats,
+                    stats: i.stats.clone(),
                     last_error: i.errors.summary(),
                     rival_master: i
                         .rival_master
@@ -75,7 +78,31 @@ impl Daemon {
             errors: self.errors.clone(),
             last_reload: self.last_reload.clone(),
             instances,
+            scripts: self.script_snapshots(),
         }
+    }
+
+    /// The `vrrp_script`s that run, once each, by name.
+    fn script_snapshots(&self) -> Vec<ScriptSnapshot> {
+        let mut scripts: Vec<ScriptSnapshot> = self
+            .tracking
+            .trackers
+            .iter()
+            .filter(|(_, spec, _)| {
+                matches!(
+                    spec.kind,
+                    TrackerKind::Script { .. } | TrackerKind::Probe(_)
+                )
+            })
+            .map(|(_, spec, status)| ScriptSnapshot {
+                name: spec.name.clone(),
+                state: verdict_word(status.verdict),
+                running: None,
+            })
+            .collect();
+        scripts.sort_by(|a, b| a.name.cmp(&b.name));
+        scripts.dedup_by(|a, b| a.name == b.name);
+        scripts
     }
 
     /// The instance's tracked objects with what each does to its priority now.

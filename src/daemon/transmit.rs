@@ -14,17 +14,21 @@ use super::registry::InstanceId;
 use crate::system::announce;
 use crate::system::socket::Family;
 
-/// Encodes and sends one advert of `instance` with `priority`; returns the error, if any.
+/// Encodes and sends one advert of `instance` with `priority`; returns whether it left for at
+/// least one destination, and the error, if any.
 fn send_advert(
     instance: &mut Instance,
     sockets: &SocketTable,
     buf: &mut bytes::BytesMut,
     priority: u8,
-) -> Option<String> {
-    let attachment = instance.attachment.as_ref()?;
-    let (Some(socket), Some(src)) = (attachment.send_socket, attachment.src) else {
-        return None;
+) -> (bool, Option<String>) {
+    let Some(attachment) = instance.attachment.as_ref() else {
+        return (false, None);
     };
+    let (Some(socket), Some(src)) = (attachment.send_socket, attachment.src) else {
+        return (false, None);
+    };
+    let mut sent = false;
     let mut error = None;
     instance.template.advert.priority = priority;
     let template = &instance.template;
@@ -34,11 +38,12 @@ fn send_advert(
             error = Some(format!("cannot encode advert: {e}"));
             continue;
         }
-        if let Err(e) = sockets.send(socket, buf, src, dst) {
-            error = Some(format!("sending advert to {dst}: {e}"));
+        match sockets.send(socket, buf, src, dst) {
+            Ok(()) => sent = true,
+            Err(e) => error = Some(format!("sending advert to {dst}: {e}")),
         }
     }
-    error
+    (sent, error)
 }
 
 /// Sends the announcement rounds due now for a master's VIPs.
@@ -79,8 +84,11 @@ fn announce(instance: &mut Instance, now: Instant) {
                 IpAddr::V4(v4) => wire::gratuitous_arp_frame(mac, v4),
                 IpAddr::V6(v6) => wire::unsolicited_na_frame(mac, v6),
             };
-            if let Err(e) = sender.send_frame(&frame) {
-                tracing::warn!(instance = %instance.cfg.name, "announcing {}: {e}", vip.addr);
+            match sender.send_frame(&frame) {
+                Ok(_) => instance.stats.announcements += 1,
+                Err(e) => {
+                    tracing::warn!(instance = %instance.cfg.name, "announcing {}: {e}", vip.addr)
+                }
             }
         }
     }
@@ -88,10 +96,14 @@ fn announce(instance: &mut Instance, now: Instant) {
 
 impl Daemon {
     pub(super) fn send_advert(&mut self, id: InstanceId, priority: u8) {
+        let now = self.now().0;
         let Some(instance) = self.registry.instance_mut(id) else {
             return;
         };
-        let error = send_advert(instance, &self.sockets, &mut self.encode_buf, priority);
+        let (sent, error) = send_advert(instance, &self.sockets, &mut self.encode_buf, priority);
+        if sent {
+            instance.stats.on_advert_sent(now);
+        }
         let (name, vrid) = (instance.cfg.name.clone(), instance.cfg.vrid);
         if error.is_some() || instance.errors.send.is_some() {
             Instance::set_error(&mut instance.errors.send, &name, vrid, error);

@@ -13,7 +13,7 @@ use super::status::{
 };
 
 /// The daemon as it is at one instant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub pid: u32,
     pub uptime_ms: u64,
@@ -21,6 +21,20 @@ pub struct Snapshot {
     pub errors: Vec<String>,
     pub last_reload: Option<ReloadReport>,
     pub instances: Vec<InstanceSnapshot>,
+    /// Every `vrrp_script` that runs (those some instance or sync group tracks), once however
+    /// many instances track it, by name.
+    pub scripts: Vec<ScriptSnapshot>,
+}
+
+/// One running `vrrp_script` (a command or a built-in check), daemon-wide.
+#[derive(Debug, Clone)]
+pub struct ScriptSnapshot {
+    pub name: String,
+    /// `passing`, `failing` or `unknown` (no verdict yet).
+    pub state: String,
+    /// Whether a run is in flight now; None when vipd cannot tell (the runners report finished
+    /// runs only).
+    pub running: Option<bool>,
 }
 
 /// One virtual router.
@@ -39,6 +53,8 @@ pub struct InstanceSnapshot {
     pub master: Option<IpAddr>,
     pub advert_interval_us: u64,
     pub master_advert_interval_us: u64,
+    /// `garp_master_delay`: seconds between the first and the second announcement burst.
+    pub garp_master_delay_s: u32,
     pub in_state_ms: u64,
     /// The advertised VIPs, then the excluded ones.
     pub vips: Vec<VipSnapshot>,
@@ -120,6 +136,151 @@ impl Snapshot {
                 .collect(),
             errors: self.errors.clone(),
             last_reload: self.last_reload.clone(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// A made-up daemon of `instances` virtual routers with every kind of series (VIPs and an
+    /// excluded one, trackers, transitions, rejects, failovers, scripts), for tests and the
+    /// render benchmark. Documentation addresses only.
+    #[doc(hidden)]
+    pub fn synthetic(instances: usize) -> Snapshot {
+        let states = [
+            State::Master,
+            State::Backup,
+            State::Fault,
+            State::Initialize,
+        ];
+        let instances = (0..instances)
+            .map(|k| {
+                let vrid = (k % 255) as u8 + 1;
+                let state = states[k % states.len()];
+                let mut stats = InstanceStats::default();
+                for (n, error) in [vipd_wire::WireError::Ttl, vipd_wire::WireError::AuthFailure]
+                    .into_iter()
+                    .enumerate()
+                    .take(k % 3)
+                {
+                    for _ in 0..=n {
+                        stats.rejected.count(error);
+                    }
+                }
+                stats.checksums.pseudo_header = 1000 + k as u64;
+                stats.announcements = 10;
+                let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+                stats.on_transition(
+                    State::Initialize,
+                    State::Backup,
+                    vipd_router::Reason::Startup,
+                    0,
+                    epoch,
+                );
+                stats.on_advert_heard(1_000_000);
+                stats.on_advert_sent(1_035_000 + 1_000 * k as u64);
+                stats.on_transition(
+                    State::Backup,
+                    State::Master,
+                    vipd_router::Reason::MasterDownTimerExpired,
+                    1_035_000 + 1_000 * k as u64,
+                    epoch,
+                );
+                let v4 = |host: usize| IpAddr::from([192, 0, 2, (host % 254) as u8 + 1]);
+                let mut vips = vec![
+                    VipSnapshot {
+                        addr: v4(k),
+                        prefix_len: 24,
+                        dev: format!("vrrp.{vrid}"),
+                        excluded: false,
+                        present: state == State::Master,
+                    },
+                    VipSnapshot {
+                        addr: IpAddr::from([198, 51, 100, (k % 254) as u8 + 1]),
+                        prefix_len: 32,
+                        dev: format!("vrrp.{vrid}"),
+                        excluded: false,
+                        present: state == State::Master,
+                    },
+                ];
+                if k % 4 == 0 {
+                    vips.push(VipSnapshot {
+                        addr: format!("2001:db8::{k:x}").parse().expect("valid"),
+                        prefix_len: 64,
+                        dev: "eth0".into(),
+                        excluded: true,
+                        present: false,
+                    });
+                }
+                InstanceSnapshot {
+                    name: format!("VI_{k}"),
+                    interface: format!("eth{}", k / 255),
+                    vrid,
+                    family: 4,
+                    version: 3,
+                    state,
+                    priority: 100,
+                    effective_priority: 90,
+                    master: Some(v4(k + 100)),
+                    advert_interval_us: 10_000,
+                    master_advert_interval_us: 10_000,
+                    garp_master_delay_s: 5,
+                    in_state_ms: 60_000,
+                    vips,
+                    counters: Counters {
+                        adverts_received: 123_456 + k as u64,
+                        adverts_sent: 654_321,
+                        become_master: 3,
+                        release_master: 2,
+                        priority_zero_received: 1,
+                        priority_zero_sent: 1,
+                        ..Counters::default()
+                    },
+                    stats,
+                    last_error: (k % 50 == 7).then(|| "cannot add 192.0.2.9/24".to_owned()),
+                    rival_master: None,
+                    trackers: vec![
+                        TrackerSnapshot {
+                            name: "eth9".into(),
+                            kind: "interface",
+                            check: None,
+                            state: "up".into(),
+                            weight: 0,
+                            reverse: false,
+                            effect: TrackEffect::Adjust(0),
+                            last_run: None,
+                            processes: None,
+                            error: None,
+                        },
+                        TrackerSnapshot {
+                            name: format!("chk_{}", k % 8),
+                            kind: "script",
+                            check: None,
+                            state: "failing".into(),
+                            weight: -10,
+                            reverse: false,
+                            effect: TrackEffect::Adjust(-10),
+                            last_run: None,
+                            processes: None,
+                            error: None,
+                        },
+                    ],
+                }
+            })
+            .collect::<Vec<_>>();
+        let scripts = (0..8.min(instances.len()))
+            .map(|k| ScriptSnapshot {
+                name: format!("chk_{k}"),
+                state: "failing".into(),
+                running: None,
+            })
+            .collect();
+        Snapshot {
+            pid: 1,
+            uptime_ms: 3_600_000,
+            errors: vec![],
+            last_reload: None,
+            instances,
+            scripts,
         }
     }
 }
@@ -245,6 +406,7 @@ mod tests {
             uptime_ms: 2,
             errors: vec![],
             last_reload: None,
+            scripts: vec![],
             instances: vec![InstanceSnapshot {
                 name: "VI_1".into(),
                 interface: "eth0".into(),
@@ -257,6 +419,7 @@ mod tests {
                 master: Some("192.0.2.1".parse().unwrap()),
                 advert_interval_us: 100_000,
                 master_advert_interval_us: 100_000,
+                garp_master_delay_s: 5,
                 in_state_ms: 5,
                 vips: vec![VipSnapshot {
                     addr: "192.0.2.3".parse().unwrap(),

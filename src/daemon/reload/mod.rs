@@ -278,11 +278,13 @@ impl Daemon {
     /// state kept, and a master's resources are brought in line by their difference. With new
     /// tracked interfaces, the router is reconfigured once their state is known.
     fn reconfigure_instance(&mut self, id: InstanceId, cfg: config::Instance) {
+        let tracks = self.instance_tracks(&cfg);
         let Some(instance) = self.registry.instance_mut(id) else {
             return;
         };
         let tracking_changed = instance.cfg.track_interfaces != cfg.track_interfaces;
         instance.adopt_config(cfg);
+        instance.tracks = tracks;
         if tracking_changed {
             instance.reconfigure_after_lookup = true;
             self.request_tracked_links(id);
