@@ -17,5 +17,6 @@ mod interop_util;
 mod interop_vmac;
 mod lab;
 mod lab_selftest;
+mod track_fixtures;
 mod track_lab;
 mod track_support;

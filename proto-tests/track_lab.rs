@@ -20,6 +20,7 @@
 
 use crate::interop_util::{assert_sole_master, Daemon, Router};
 use crate::lab::*;
+use crate::track_fixtures::*;
 use crate::track_support::*;
 use std::time::{Duration, Instant};
 
