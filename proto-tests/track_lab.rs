@@ -656,6 +656,15 @@ fn track_process_vipd_kill_moves_vip() {
     wait_effective_priority(&routers[0], 150, secs(1.0), label);
     assert_tracker_runs(&routers[0], "tp_sleep", "process", label);
     wait_tracker_state(&routers[0], "tp_sleep", "passing", secs(1.0), label);
+    // A lab node is not the initial network namespace: no process connector, and status says
+    // how vipd watches instead.
+    let tracker = vipd_tracker(&routers[0], "tp_sleep").expect("the tracker");
+    assert!(
+        tracker["fallback"]
+            .as_str()
+            .is_some_and(|how| how.contains("pidfd")),
+        "{label}: the /proc fallback not shown: {tracker}"
+    );
 
     let took = time_vip_arrival(&b, VIP, Duration::from_secs(5), label, || tracked.kill());
     assert_within(
