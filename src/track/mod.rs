@@ -86,7 +86,8 @@ pub struct TrackerSpec {
 pub enum TrackerKind {
     /// A command run every interval; exit status 0 passes.
     Script {
-        /// Run as `/bin/sh -c COMMAND`.
+        /// Exec'd directly when it has no shell syntax (split into words as keepalived splits
+        /// it), else run as `/bin/sh -c COMMAND`.
         command: String,
         /// The script's own `user USER [GROUP]`, overriding the global script policy's user.
         user: Option<vipd_config::ScriptUser>,
