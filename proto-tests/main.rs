@@ -19,3 +19,6 @@ mod lab;
 mod lab_selftest;
 mod metrics_http;
 mod metrics_prometheus;
+mod track_fixtures;
+mod track_lab;
+mod track_support;

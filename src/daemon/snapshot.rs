@@ -132,6 +132,7 @@ impl Daemon {
                 last_run: None,
                 processes: None,
                 error: None,
+                fallback: None,
             });
         }
         let router_tracks = self.registry.router(i.id).map(|r| r.tracks());
@@ -186,6 +187,7 @@ impl Daemon {
                 }),
                 processes: status.and_then(|s| s.processes),
                 error: status.and_then(|s| s.stopped.clone()),
+                fallback: status.and_then(|s| s.fallback.clone()),
             });
         }
         out

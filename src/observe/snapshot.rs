@@ -90,6 +90,9 @@ pub struct TrackerSnapshot {
     pub processes: Option<u32>,
     /// Why its runner stopped observing, or why it does not run.
     pub error: Option<String>,
+    /// How it observes instead of its usual way, and why (track_process outside the initial
+    /// network namespace: /proc scans and pidfds instead of the process connector).
+    pub fallback: Option<String>,
 }
 
 /// The last run of a periodic check.
@@ -254,6 +257,7 @@ impl Snapshot {
                             last_run: None,
                             processes: None,
                             error: None,
+                            fallback: None,
                         },
                         TrackerSnapshot {
                             name: format!("chk_{}", k % 8),
@@ -266,6 +270,7 @@ impl Snapshot {
                             last_run: None,
                             processes: None,
                             error: None,
+                            fallback: None,
                         },
                     ],
                 }
@@ -387,6 +392,7 @@ impl TrackerSnapshot {
             }),
             processes: self.processes,
             error: self.error.clone(),
+            fallback: self.fallback.clone(),
         }
     }
 }
@@ -447,6 +453,7 @@ mod tests {
                     last_run: None,
                     processes: None,
                     error: None,
+                    fallback: None,
                 }],
                 recent_transitions: vec![],
             }],

@@ -120,6 +120,9 @@ pub struct TrackerStatus {
     pub last_run: Option<LastRunStatus>,
     pub processes: Option<u32>,
     pub error: Option<String>,
+    /// How it observes instead of its usual way, and why (null: the usual way).
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 /// The last run of a script or built-in check.
@@ -255,6 +258,9 @@ impl StatusReport {
                 }
                 if let Some(e) = &t.error {
                     line.push_str(&format!("; {e}"));
+                }
+                if let Some(how) = &t.fallback {
+                    line.push_str(&format!("; fallback: {how}"));
                 }
                 let _ = writeln!(out, "{line}");
             }

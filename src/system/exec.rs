@@ -13,6 +13,9 @@
 //!   shell is reaped. A timeout or dropping the future kills the whole group. A program that
 //!   does not exist is the shell's business: it exits 127 (126 when not executable);
 //!   [`Outcome::SpawnFailed`] only means `/bin/sh` itself could not be started as that user.
+//! - [`spawn_check`] does the same for a health check, but execs a command without shell syntax
+//!   directly, split into words as keepalived splits it ([`plain_words`]), with the shell's exit
+//!   statuses for a missing program.
 //! - [`FifoWriter`] writes one line per call to a FIFO without ever blocking the daemon.
 
 use std::fs::File;
@@ -32,6 +35,11 @@ use tokio::process::{Child, ChildStderr};
 use tokio::sync::oneshot;
 
 use vipd_config::ScriptUser;
+
+#[cfg(test)]
+mod direct_tests;
+mod words;
+pub use words::plain_words;
 
 /// keepalived's script user when `script_user` is not set, if the system has it.
 const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
@@ -301,8 +309,39 @@ pub fn spawn(
     policy: &ScriptPolicy,
     command: Command,
 ) -> impl Future<Output = Finished> + Send + 'static {
+    spawn_as(policy, command, Launch::Shell)
+}
+
+/// [`spawn`] for a check that runs every interval (`vrrp_script`): a command the shell would
+/// read as plain words ([`plain_words`]) is split and its program exec'd directly, as keepalived
+/// does, without the shell's exec and fork; anything else, or a command with
+/// [`Command::args`], runs as [`spawn`] runs it. Process group, user, timeout and stderr are the
+/// same either way, and so is a missing program: exit status 127 (126 when it cannot be
+/// executed) with the reason as the last stderr line. A file without `#!` that the kernel will
+/// not exec is given to the shell, which runs it as a script.
+pub fn spawn_check(
+    policy: &ScriptPolicy,
+    command: Command,
+) -> impl Future<Output = Finished> + Send + 'static {
+    spawn_as(policy, command, Launch::DirectWhenPlain)
+}
+
+/// How a command is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Launch {
+    /// `/bin/sh -c COMMAND vipd-script ARGS...`.
+    Shell,
+    /// The program of a plain command exec'd with its words, otherwise the shell.
+    DirectWhenPlain,
+}
+
+fn spawn_as(
+    policy: &ScriptPolicy,
+    command: Command,
+    launch: Launch,
+) -> impl Future<Output = Finished> + Send + 'static {
     let started = Instant::now();
-    let supervised = start(policy, &command).map(|(child, stderr)| {
+    let supervised = start(policy, &command, launch).map(|(child, stderr)| {
         let (cancel, cancelled) = oneshot::channel();
         let task = tokio::spawn(supervise(
             child,
@@ -315,9 +354,9 @@ pub fn spawn(
     });
     async move {
         match supervised {
-            Err(outcome) => Finished {
-                outcome,
-                last_stderr_line: None,
+            Err(not_run) => Finished {
+                outcome: not_run.outcome,
+                last_stderr_line: not_run.stderr_line,
                 elapsed: started.elapsed(),
             },
             Ok((task, cancel)) => {
@@ -334,23 +373,108 @@ pub fn spawn(
     }
 }
 
-/// The running shell for `command`, or why there is none.
-fn start(
-    policy: &ScriptPolicy,
-    command: &Command,
-) -> Result<(Child, Option<ChildStderr>), Outcome> {
-    if let Verdict::Refuse(why) = policy.verdict(&command.shell_command) {
-        return Err(Outcome::Refused(why));
+/// Why no process runs for a command, and what stands for its stderr.
+struct NotRun {
+    outcome: Outcome,
+    stderr_line: Option<String>,
+}
+
+impl From<Outcome> for NotRun {
+    fn from(outcome: Outcome) -> NotRun {
+        NotRun {
+            outcome,
+            stderr_line: None,
+        }
     }
+}
+
+type Started = (Child, Option<ChildStderr>);
+
+/// The running process for `command`, or why there is none.
+fn start(policy: &ScriptPolicy, command: &Command, launch: Launch) -> Result<Started, NotRun> {
+    if let Verdict::Refuse(why) = policy.verdict(&command.shell_command) {
+        return Err(Outcome::Refused(why).into());
+    }
+    if launch == Launch::DirectWhenPlain && command.args.is_empty() {
+        if let Some(words) = plain_words(&command.shell_command) {
+            if let Some(started) = start_program(policy, command, &words) {
+                return started;
+            }
+        }
+    }
+    start_shell(policy, command)
+}
+
+/// The shell running `command`.
+fn start_shell(policy: &ScriptPolicy, command: &Command) -> Result<Started, NotRun> {
     let mut shell = tokio::process::Command::new("/bin/sh");
     shell
         .arg("-c")
         .arg(&command.shell_command)
         .arg(SHELL_NAME)
-        .args(&command.args)
+        .args(&command.args);
+    let mut child = prepare(&mut shell, policy, command.keep_stderr)
+        .spawn()
+        .map_err(|e| Outcome::SpawnFailed(format!("/bin/sh as {}: {e}", policy.user)))?;
+    let stderr = child.stderr.take();
+    Ok((child, stderr))
+}
+
+/// The program of a plain command (`words`) running with its arguments; `None` when the kernel
+/// will not exec it (no `#!`), for the shell to run instead.
+fn start_program(
+    policy: &ScriptPolicy,
+    command: &Command,
+    words: &[String],
+) -> Option<Result<Started, NotRun>> {
+    let name = &words[0];
+    // What the shell would have said, on stderr, with the shell's exit status.
+    let as_shell = |code: i32, message: String| NotRun {
+        outcome: Outcome::Exited(code),
+        stderr_line: command.keep_stderr.then_some(message),
+    };
+    let path = match find_program(name) {
+        Ok(path) => path,
+        Err(Missing::NotFound) => return Some(Err(as_shell(127, format!("{name}: not found")))),
+        Err(Missing::Denied(path)) => {
+            let message = format!("{}: Permission denied", path.display());
+            return Some(Err(as_shell(126, message)));
+        }
+    };
+    let mut program = tokio::process::Command::new(&path);
+    // argv[0] as written, as the shell passes it.
+    program.arg0(name).args(&words[1..]);
+    let spawned = prepare(&mut program, policy, command.keep_stderr).spawn();
+    Some(match spawned {
+        Ok(mut child) => {
+            let stderr = child.stderr.take();
+            Ok((child, stderr))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(as_shell(127, format!("{}: not found", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(as_shell(
+            126,
+            format!("{}: Permission denied", path.display()),
+        )),
+        Err(e) => {
+            Err(Outcome::SpawnFailed(format!("{} as {}: {e}", path.display(), policy.user)).into())
+        }
+    })
+}
+
+/// What every command gets: stdin and stdout on /dev/null, stderr piped when kept, its own
+/// process group, the policy's user and group.
+fn prepare<'a>(
+    process: &'a mut tokio::process::Command,
+    policy: &ScriptPolicy,
+    keep_stderr: bool,
+) -> &'a mut tokio::process::Command {
+    process
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(if command.keep_stderr {
+        .stderr(if keep_stderr {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -359,17 +483,51 @@ fn start(
         // notify_stop scripts outlive it); a dropped future is handled by supervise.
         .process_group(0);
     if policy.gid != nix::unistd::getgid().as_raw() {
-        shell.gid(policy.gid);
+        process.gid(policy.gid);
     }
     if policy.uid != nix::unistd::getuid().as_raw() {
         // std drops root's supplementary groups before setuid.
-        shell.uid(policy.uid);
+        process.uid(policy.uid);
     }
-    let mut child = shell
-        .spawn()
-        .map_err(|e| Outcome::SpawnFailed(format!("/bin/sh as {}: {e}", policy.user)))?;
-    let stderr = child.stderr.take();
-    Ok((child, stderr))
+    process
+}
+
+/// Why a program name found nothing to run.
+#[derive(Debug, PartialEq, Eq)]
+enum Missing {
+    NotFound,
+    /// Only a file that is not executable, or not a regular file, has that name.
+    Denied(PathBuf),
+}
+
+/// The shell's search path when PATH is unset (dash's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `name` as the shell (or execvp) finds it: as given when it has a slash; otherwise the first
+/// executable regular file of that name in a PATH directory (an empty entry is the current
+/// directory).
+fn find_program(name: &str) -> Result<PathBuf, Missing> {
+    if name.contains('/') {
+        return Ok(PathBuf::from(name));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    let mut denied = None;
+    for dir in std::env::split_paths(&path) {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let candidate = dir.join(name);
+        let Ok(meta) = std::fs::metadata(&candidate) else {
+            continue;
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+            return Ok(candidate);
+        }
+        denied.get_or_insert(candidate);
+    }
+    Err(denied.map_or(Missing::NotFound, Missing::Denied))
 }
 
 enum Ending {

@@ -86,7 +86,8 @@ pub struct TrackerSpec {
 pub enum TrackerKind {
     /// A command run every interval; exit status 0 passes.
     Script {
-        /// Run as `/bin/sh -c COMMAND`.
+        /// Exec'd directly when it has no shell syntax (split into words as keepalived splits
+        /// it), else run as `/bin/sh -c COMMAND`.
         command: String,
         /// The script's own `user USER [GROUP]`, overriding the global script policy's user.
         user: Option<vipd_config::ScriptUser>,
@@ -100,7 +101,8 @@ pub enum TrackerKind {
         /// keepalived's `init_file [VALUE] [overwrite]`.
         init: Option<FileInit>,
     },
-    /// A count of running processes, watched with the kernel's process connector.
+    /// A count of running processes, watched with the kernel's process connector (or, where the
+    /// kernel refuses it, with /proc scans and pidfds).
     Process(ProcessSpec),
 }
 
@@ -185,9 +187,12 @@ pub enum Report {
     /// The number of matching processes changed, or the quorum verdict did (after keepalived's
     /// `fork_delay` / `terminate_delay`).
     Processes { count: u32, quorum: bool },
-    /// The runner cannot observe any more (e.g. the process connector failed); the verdict is
-    /// left as it was and the reason shown in status.
+    /// The runner cannot observe any more; the verdict is left as it was and the reason shown in
+    /// status (as its error).
     Stopped(String),
+    /// The runner observes in a lesser way than it was built for, and why (track_process without
+    /// the process connector: /proc scans and pidfds); shown in status, the verdict unchanged.
+    Fallback(String),
 }
 
 /// One finished run of a periodic check.
@@ -275,7 +280,7 @@ impl Drop for TrackerHandle {
 
 /// Starts the runner for `spec`, reporting as `id`. Must be called inside the tokio runtime.
 /// Errors are configuration problems found before anything runs (an unknown script user, a
-/// track file's directory that does not exist, no process connector).
+/// track file's directory that does not exist, neither a process connector nor pidfds).
 pub fn spawn(
     id: TrackId,
     spec: &TrackerSpec,

@@ -31,8 +31,10 @@ pub struct TrackerStatus {
     pub file: Option<FileReading>,
     /// How many matching processes run now.
     pub processes: Option<u32>,
-    /// Why the runner stopped observing, if it did.
+    /// Why the runner stopped observing, or could not start, if it did.
     pub stopped: Option<String>,
+    /// How the runner observes instead of its usual way, and why (see [`Report::Fallback`]).
+    pub fallback: Option<String>,
 }
 
 impl TrackerStatus {
@@ -48,6 +50,7 @@ impl TrackerStatus {
             file: None,
             processes: None,
             stopped: None,
+            fallback: None,
         }
     }
 }
@@ -120,8 +123,19 @@ impl Trackers {
             .entry_mut(id)
             .ok_or_else(|| format!("{id}: no such tracker"))?;
         entry.handle = None;
-        entry.handle = Some(spawn(id, &entry.spec, context)?);
-        Ok(())
+        entry.status.stopped = None;
+        entry.status.fallback = None;
+        match spawn(id, &entry.spec, context) {
+            Ok(handle) => {
+                entry.handle = Some(handle);
+                Ok(())
+            }
+            Err(e) => {
+                // Status must say why nothing observes it, not only the log.
+                entry.status.stopped = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 
     /// Unregisters a tracker and stops its runner; later updates with this id are ignored.
@@ -165,6 +179,10 @@ impl Trackers {
             }
             Report::Stopped(reason) => {
                 status.stopped = Some(reason);
+                None
+            }
+            Report::Fallback(how) => {
+                status.fallback = Some(how);
                 None
             }
         }?;
@@ -379,6 +397,53 @@ mod tests {
         assert_eq!(trackers.status(p).unwrap().processes, Some(3));
         let change = trackers.on_update(report(0, false));
         assert_eq!(change.map(|c| c.verdict), Some(Verdict::Failing));
+    }
+
+    #[test]
+    fn a_fallback_note_is_status_not_an_error_and_a_stop_is_an_error() {
+        let mut trackers = Trackers::new();
+        let p = trackers.add(TrackerSpec {
+            kind: TrackerKind::Process(ProcessSpec::new("haproxy")),
+            ..script("p", 1, 1, false)
+        });
+        let note = TrackUpdate {
+            id: p,
+            report: Report::Fallback("scanning /proc".into()),
+        };
+        assert_eq!(trackers.on_update(note), None);
+        let status = trackers.status(p).unwrap();
+        assert_eq!(status.fallback.as_deref(), Some("scanning /proc"));
+        assert_eq!(status.stopped, None, "it still observes");
+        let stop = TrackUpdate {
+            id: p,
+            report: Report::Stopped("gone".into()),
+        };
+        assert_eq!(trackers.on_update(stop), None, "the verdict stays");
+        assert_eq!(trackers.status(p).unwrap().stopped.as_deref(), Some("gone"));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_tracker_that_cannot_start_says_why_in_status() {
+        let mut trackers = Trackers::new();
+        let id = trackers.add(TrackerSpec {
+            kind: TrackerKind::Script {
+                command: "true".into(),
+                user: Some(vipd_config::ScriptUser {
+                    user: "vipd-no-such-user-y".into(),
+                    group: None,
+                }),
+            },
+            ..script("s", 1, 1, false)
+        });
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let context = crate::track::SpawnContext {
+            updates: tx,
+            policy: std::sync::Arc::new(crate::system::exec::ScriptPolicy::root()),
+            reload: false,
+        };
+        let error = trackers.run(id, &context).unwrap_err();
+        assert!(error.contains("vipd-no-such-user-y"), "{error}");
+        assert_eq!(trackers.status(id).unwrap().stopped, Some(error));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `vrrp_script`: one run of a check command through [`crate::system::exec`] (own process
-//! group, the policy's user, the timeout killing the whole group), turned into a
+//! `vrrp_script`: one run of a check command through [`crate::system::exec::spawn_check`] (own
+//! process group, the policy's user, the timeout killing the whole group; a command without shell
+//! syntax exec'd directly, as keepalived does, anything else through `/bin/sh -c`), turned into a
 //! [`CheckResult`]. [`super::periodic`] schedules the runs.
 
 use std::future::Future;
@@ -37,7 +38,7 @@ impl ScriptCheck {
 
     /// Starts one run now; the future resolves once the script has been reaped (or killed).
     pub(super) fn run(&self) -> impl Future<Output = CheckResult> + Send + 'static {
-        let running = exec::spawn(
+        let running = exec::spawn_check(
             &self.policy,
             Command {
                 shell_command: self.command.clone(),
@@ -63,7 +64,7 @@ impl ScriptCheck {
     }
 }
 
-/// Shell builtins and keywords a command may start with (vipd runs scripts through `sh -c`).
+/// Shell builtins and keywords a command may start with (such a command runs through `sh -c`).
 const SHELL_WORDS: &[&str] = &[
     "!", ":", ".", "[", "case", "cd", "command", "echo", "eval", "exec", "exit", "false", "for",
     "if", "printf", "read", "set", "test", "true", "until", "while", "{", "(",
@@ -211,7 +212,7 @@ mod tests {
         assert_eq!(
             result.outcome,
             RunOutcome::Exited(127),
-            "the shell's 'not found'"
+            "127, as the shell's 'not found'"
         );
         let stderr = result.last_stderr_line.unwrap_or_default();
         assert!(
@@ -226,7 +227,7 @@ mod tests {
         assert_eq!(
             result.outcome,
             RunOutcome::Exited(126),
-            "the shell's 'not executable'"
+            "126, as the shell's 'not executable'"
         );
         assert!(result.last_stderr_line.is_some());
     }

@@ -105,6 +105,7 @@ fn tracker(name: &str, kind: &'static str, state: &str, effect: TrackEffect) -> 
         last_run: None,
         processes: None,
         error: None,
+        fallback: None,
     }
 }
 

@@ -90,14 +90,25 @@ pub(super) fn look_at(spec: &ProcessSpec, pid: i32, scanning: bool) -> Option<Se
             cmdline: None,
         });
     }
-    let mut comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
-    if comm.last() == Some(&b'\n') {
-        comm.pop();
-    }
+    // One read: the kernel gives a comm (at most 15 bytes and a newline) whole.
+    let mut buf = [0u8; 32];
+    let len = std::fs::File::open(format!("/proc/{pid}/comm"))
+        .and_then(|mut file| file.read(&mut buf))
+        .ok()?;
+    let comm = buf[..len].strip_suffix(b"\n").unwrap_or(&buf[..len]);
     Some(Seen {
-        comm: Some(comm),
+        comm: Some(comm.to_vec()),
         cmdline: None,
     })
+}
+
+/// The parent of process `pid` (the fourth field of `/proc/PID/stat`), if it still runs.
+pub(super) fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // "PID (comm) S PPID ...": the comm may hold spaces and parentheses, so from the last ')'.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    rest.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
 /// Every process on the system that matches now.
@@ -222,5 +233,21 @@ mod tests {
         let seen = super::look_at(&ProcessSpec::new("x"), me, true).expect("we exist");
         let name = seen.comm.clone().unwrap();
         assert!(super::scan(&ProcessSpec::new(std::str::from_utf8(&name).unwrap())).contains(&me));
+        let by_comm = super::look_at(&ProcessSpec::new("x"), me, false).expect("we exist");
+        assert_eq!(
+            by_comm.comm,
+            Some(name),
+            "/proc/PID/comm without its newline"
+        );
+    }
+
+    #[test]
+    fn the_parent_is_read_from_stat() {
+        let me = std::process::id() as i32;
+        assert_eq!(
+            super::parent_of(me),
+            Some(std::os::unix::process::parent_id() as i32)
+        );
+        assert_eq!(super::parent_of(1 << 23), None, "no such process");
     }
 }

@@ -1,10 +1,15 @@
-//! `track_process`: how many processes match, event-driven through the kernel's process
-//! connector (fork, exec, comm, exit), after a /proc scan at start, with keepalived's quorum and
-//! delays. A counted process that dies is reported as soon as its exit event is read.
+//! `track_process`: how many processes match, with keepalived's quorum and delays, after a /proc
+//! scan at start. Event-driven through the kernel's process connector (fork, exec, comm, exit;
+//! [`events`]) where the kernel allows it; elsewhere (another network namespace: a container, a
+//! lab) by scanning /proc every 250 ms with a pidfd held on every counted process ([`scanning`]),
+//! which the status and the log say. Either way a counted process that dies is reported at once.
 
 mod connector;
+mod events;
 mod matching;
+mod pidfd;
 mod quorum;
+mod scanning;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -13,7 +18,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::mpsc;
 
-use self::connector::{Connector, ProcEvent};
+use self::connector::Connector;
 use self::quorum::{Cause, Quorum};
 use super::{Report, TrackId, TrackUpdate, TrackerHandle};
 
@@ -87,44 +92,80 @@ impl ProcessSpec {
     }
 }
 
-/// How long to let a burst settle after the kernel dropped events before rescanning /proc
-/// (keepalived waits 1 s too).
-const RESCAN_AFTER: Duration = Duration::from_secs(1);
-
-/// Subscribes to process events, scans /proc, reports the count and verdict, then follows
-/// every fork, exec, name change and exit. Fails when the kernel has no process connector.
+/// Subscribes to process events, or, where the kernel refuses that (outside the initial network
+/// namespace, without CAP_NET_ADMIN there, without CONFIG_PROC_EVENTS), falls back to scanning
+/// /proc with a pidfd on every counted process; then reports the count and verdict and follows
+/// every change. Fails only when neither way can work.
 pub(super) fn spawn(
     id: TrackId,
     spec: &ProcessSpec,
     updates: mpsc::Sender<TrackUpdate>,
 ) -> Result<TrackerHandle, String> {
-    let connector = Connector::subscribe().map_err(|e| {
-        if e.raw_os_error() == Some(libc::EPROTONOSUPPORT) {
-            "track_process: the kernel has no process events connector (CONFIG_PROC_EVENTS)"
-                .to_string()
-        } else {
-            format!("track_process: process events connector: {e}")
-        }
-    })?;
-    // SAFETY: the netlink descriptor is owned by the Connector and neither closed nor replaced
-    // while the AsyncFd lives.
-    let socket = unsafe { AsyncFd::register_with_interest(connector, Interest::READABLE) }
-        .map_err(|e| format!("track_process: {e}"))?;
-    let task = tokio::spawn(follow(id, spec.clone(), socket, updates));
+    let connector = Connector::subscribe()
+        .map_err(|e| subscribe_error(&e))
+        .and_then(|connector| {
+            // SAFETY: the netlink descriptor is owned by the Connector and neither closed nor
+            // replaced while the AsyncFd lives.
+            unsafe { AsyncFd::register_with_interest(connector, Interest::READABLE) }
+                .map_err(|e| format!("process events connector: {e}"))
+        });
+    if let Err(why) = &connector {
+        pidfd::supported().map_err(|e| {
+            format!("track_process: {why}; and no pidfd_open for watching /proc instead: {e}")
+        })?;
+    }
+    let task = tokio::spawn(track(spec.clone(), connector, Reporter::new(id, updates)));
     Ok(TrackerHandle::new(task))
 }
 
-struct Follower {
-    id: TrackId,
+/// Why the connector could not be had, for the log and status.
+fn subscribe_error(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(libc::EPROTONOSUPPORT) => {
+            "the kernel has no process events connector (CONFIG_PROC_EVENTS)".to_string()
+        }
+        Some(libc::ECONNREFUSED) => format!(
+            "the process events connector refused us ({error}): it works only in the initial \
+             network namespace"
+        ),
+        _ => format!("process events connector: {error}"),
+    }
+}
+
+/// The runner: the connector while it works, then /proc scans.
+async fn track(
+    spec: ProcessSpec,
+    connector: Result<AsyncFd<Connector>, String>,
+    mut reporter: Reporter,
+) {
+    let why = match connector {
+        Ok(socket) => match events::follow(&spec, socket, &mut reporter).await {
+            Ended::Closed => return,
+            Ended::Broken(why) => why,
+        },
+        Err(why) => why,
+    };
+    scanning::watch(&spec, why, &mut reporter).await;
+}
+
+/// How a way of following processes ended.
+enum Ended {
+    /// The event loop is gone.
+    Closed,
+    /// It cannot observe any more, for this reason.
+    Broken(String),
+}
+
+/// The counted processes and their quorum: what both ways of following processes update.
+struct Count {
     spec: ProcessSpec,
     counted: HashSet<i32>,
     quorum: Quorum,
 }
 
-impl Follower {
-    fn new(id: TrackId, spec: ProcessSpec) -> Follower {
-        // Subscribed before scanning, so nothing that happens during the scan is missed.
-        let counted: HashSet<i32> = matching::scan(&spec).into_iter().collect();
+impl Count {
+    /// The state after a start-up scan found `counted` (no delay applies).
+    fn new(spec: ProcessSpec, counted: HashSet<i32>) -> Count {
         let quorum = Quorum::new(
             spec.quorum,
             spec.quorum_max,
@@ -132,22 +173,22 @@ impl Follower {
             spec.terminate_delay,
             counted.len() as u32,
         );
-        Follower {
-            id,
+        Count {
             spec,
             counted,
             quorum,
         }
     }
 
-    fn report(&self) -> TrackUpdate {
-        TrackUpdate {
-            id: self.id,
-            report: Report::Processes {
-                count: self.quorum.count(),
-                quorum: self.quorum.have_quorum(),
-            },
+    fn report(&self) -> Report {
+        Report::Processes {
+            count: self.quorum.count(),
+            quorum: self.quorum.have_quorum(),
         }
+    }
+
+    fn contains(&self, pid: i32) -> bool {
+        self.counted.contains(&pid)
     }
 
     fn join(&mut self, pid: i32, cause: Cause, now: Instant) {
@@ -162,135 +203,63 @@ impl Follower {
         }
     }
 
-    /// Looks at `pid` again (after an exec, or a name change) and counts it or not.
-    fn recheck(&mut self, pid: i32, seen: Option<matching::Seen>, now: Instant) {
-        let matches = seen.is_some_and(|seen| self.spec.matches(&seen));
-        if matches {
-            self.join(pid, Cause::Renamed, now);
-        } else {
-            self.leave(pid, Cause::Renamed, now);
-        }
+    /// When [`Count::on_timer`] is due (a fork or terminate delay).
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.quorum.deadline().map(tokio::time::Instant::from_std)
     }
 
-    fn on_event(&mut self, event: ProcEvent, now: Instant) {
-        match event {
-            ProcEvent::Ack { .. } => {}
-            // Threads are not processes: only events where pid == tgid count.
-            ProcEvent::Fork {
-                parent_tgid,
-                child_pid,
-                child_tgid,
-            } => {
-                if child_pid == child_tgid && self.counted.contains(&parent_tgid) {
-                    self.join(child_tgid, Cause::ForkOrExit, now);
-                }
-            }
-            ProcEvent::Exec { pid, tgid } if pid == tgid => {
-                let seen = matching::look_at(&self.spec, tgid, false);
-                self.recheck(tgid, seen, now);
-            }
-            ProcEvent::Comm { pid, tgid, comm } if pid == tgid && !self.spec.full_command => {
-                let seen = matching::Seen {
-                    comm: Some(comm),
-                    cmdline: None,
-                };
-                self.recheck(tgid, Some(seen), now);
-            }
-            ProcEvent::Exit { pid, tgid } if pid == tgid => {
-                self.leave(tgid, Cause::ForkOrExit, now);
-            }
-            ProcEvent::Exec { .. } | ProcEvent::Comm { .. } | ProcEvent::Exit { .. } => {}
-        }
+    fn on_timer(&mut self, now: Instant) {
+        self.quorum.on_timer(now);
     }
 
-    fn rescan(&mut self) {
-        self.counted = matching::scan(&self.spec).into_iter().collect();
+    /// Replaces the count with a fresh scan's (after the kernel dropped events).
+    fn rescanned(&mut self, counted: HashSet<i32>) {
+        self.counted = counted;
         self.quorum.rescanned(self.counted.len() as u32);
     }
 }
 
-async fn follow(
+/// Sends the runner's reports, a process count only when it differs from the last one sent.
+struct Reporter {
     id: TrackId,
-    spec: ProcessSpec,
-    socket: AsyncFd<Connector>,
     updates: mpsc::Sender<TrackUpdate>,
-) {
-    let mut follower = Follower::new(id, spec);
-    let mut last = follower.report();
-    if updates.send(last.clone()).await.is_err() {
-        return;
+    last: Option<Report>,
+}
+
+/// The event loop has gone away.
+struct Closed;
+
+impl Reporter {
+    fn new(id: TrackId, updates: mpsc::Sender<TrackUpdate>) -> Reporter {
+        Reporter {
+            id,
+            updates,
+            last: None,
+        }
     }
-    let mut buf = Vec::with_capacity(8192);
-    let mut rescan_at: Option<tokio::time::Instant> = None;
-    loop {
-        let timer = follower
-            .quorum
-            .deadline()
-            .map(tokio::time::Instant::from_std);
-        let wake = match (timer, rescan_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+
+    async fn count(&mut self, count: &Count) -> Result<(), Closed> {
+        let report = count.report();
+        if self.last.as_ref() == Some(&report) {
+            return Ok(());
+        }
+        self.send(report.clone()).await?;
+        self.last = Some(report);
+        Ok(())
+    }
+
+    async fn send(&self, report: Report) -> Result<(), Closed> {
+        let update = TrackUpdate {
+            id: self.id,
+            report,
         };
-        tokio::select! {
-            ready = socket.readable() => {
-                let mut ready = match ready {
-                    Ok(ready) => ready,
-                    Err(e) => {
-                        stop(&updates, id, format!("process connector: {e}")).await;
-                        return;
-                    }
-                };
-                loop {
-                    match ready.get_inner().receive(&mut buf) {
-                        Ok(events) => {
-                            let now = Instant::now();
-                            for event in events {
-                                if let ProcEvent::Ack { seq, error } = event {
-                                    if seq == ready.get_inner().seq() && error != 0 {
-                                        let why = std::io::Error::from_raw_os_error(error as i32);
-                                        let reason = format!(
-                                            "the process connector refused us: {why} (it needs \
-                                             CAP_NET_ADMIN in the initial user and PID namespaces)"
-                                        );
-                                        stop(&updates, id, reason).await;
-                                        return;
-                                    }
-                                }
-                                follower.on_event(event, now);
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            ready.clear_ready();
-                            break;
-                        }
-                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                            tracing::warn!(tracker = %id, "process events were dropped; rescanning /proc in {RESCAN_AFTER:?}");
-                            ready.get_inner().grow_buffer();
-                            rescan_at = Some(tokio::time::Instant::now() + RESCAN_AFTER);
-                        }
-                        Err(e) => {
-                            stop(&updates, id, format!("process connector: {e}")).await;
-                            return;
-                        }
-                    }
-                }
-            }
-            _ = sleep_until(wake), if wake.is_some() => {
-                let now = tokio::time::Instant::now();
-                if rescan_at.is_some_and(|at| at <= now) {
-                    rescan_at = None;
-                    follower.rescan();
-                }
-                follower.quorum.on_timer(now.into_std());
-            }
-        }
-        let report = follower.report();
-        if report != last {
-            if updates.send(report.clone()).await.is_err() {
-                return;
-            }
-            last = report;
-        }
+        self.updates.send(update).await.map_err(|_| Closed)
+    }
+
+    /// The runner cannot observe any more: logged, and shown in status.
+    async fn stop(&self, reason: String) {
+        tracing::warn!(tracker = %self.id, "track_process stopped: {reason}");
+        let _ = self.send(Report::Stopped(reason)).await;
     }
 }
 
@@ -298,16 +267,6 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     if let Some(at) = at {
         tokio::time::sleep_until(at).await;
     }
-}
-
-async fn stop(updates: &mpsc::Sender<TrackUpdate>, id: TrackId, reason: String) {
-    tracing::warn!(tracker = %id, "track_process stopped: {reason}");
-    let _ = updates
-        .send(TrackUpdate {
-            id,
-            report: Report::Stopped(reason),
-        })
-        .await;
 }
 
 #[cfg(test)]

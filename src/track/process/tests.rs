@@ -1,7 +1,11 @@
 //! Process tracking against the real kernel: our own `sleep` children, found by a distinctive
-//! argument, counted, killed and reported. Needs root (CAP_NET_ADMIN) in the initial PID
-//! namespace, as the process connector does; no network traffic, no other process touched.
+//! argument or a name of their own, counted, killed and reported. Every test runs twice: in the
+//! initial network namespace, where the process connector serves us, and in a test namespace,
+//! where it refuses us and /proc scans with pidfds take over (the runner must say so). Needs
+//! root (CAP_NET_ADMIN for the connector, CAP_SYS_ADMIN for the namespace); no network traffic,
+//! no other process touched.
 
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -9,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::{spawn, ProcessSpec};
-use crate::track::{Report, TrackId, TrackUpdate};
+use crate::track::{Report, TrackId, TrackUpdate, TrackerHandle};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -32,10 +36,91 @@ fn id() -> TrackId {
 fn require_root() {
     assert!(
         unsafe { libc::geteuid() } == 0,
-        "process tracking tests need root (CAP_NET_ADMIN for the process connector): \
-         sudo -E cargo test --release --lib track::"
+        "process tracking tests need root (CAP_NET_ADMIN for the process connector, \
+         CAP_SYS_ADMIN for a test namespace): sudo -E cargo test --release --lib track::"
     );
 }
+
+/// How the runner is expected to observe processes where the test runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    /// The initial network namespace: the process connector.
+    Connector,
+    /// Another network namespace: /proc scans and pidfds, announced with a `Fallback` report.
+    Scans,
+}
+
+/// Starts a runner for `spec`, checks that it says how it observes (a `Fallback` note, naming
+/// the connector's refusal, before anything else, or nothing), and returns it with the first
+/// count it reports.
+async fn start(
+    spec: &ProcessSpec,
+    way: Way,
+) -> (TrackerHandle, mpsc::Receiver<TrackUpdate>, (u32, bool)) {
+    let (tx, mut rx) = mpsc::channel(16);
+    let tracker = spawn(id(), spec, tx).expect("a way to follow processes");
+    let mut first = next_report(&mut rx).await;
+    match (way, &first) {
+        (Way::Scans, Report::Fallback(note)) => {
+            assert!(
+                note.contains("initial network namespace") && note.contains("pidfd"),
+                "{note}"
+            );
+            first = next_report(&mut rx).await;
+        }
+        (Way::Scans, other) => panic!("no fallback note in a namespace: {other:?}"),
+        (Way::Connector, Report::Fallback(note)) => panic!("the connector refused us: {note}"),
+        (Way::Connector, _) => {}
+    }
+    match first {
+        Report::Processes { count, quorum } => (tracker, rx, (count, quorum)),
+        other => panic!("not a process report: {other:?}"),
+    }
+}
+
+async fn next_report(rx: &mut mpsc::Receiver<TrackUpdate>) -> Report {
+    tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .expect("a report within 3 s")
+        .expect("the runner is alive")
+        .report
+}
+
+/// Defines each test body twice: as `connector::NAME` in the initial network namespace, and as
+/// `namespace::NAME` on a thread inside a test network namespace.
+macro_rules! in_both_namespaces {
+    ($($name:ident),* $(,)?) => {
+        mod connector {
+            $(
+                #[tokio::test(flavor = "current_thread")]
+                async fn $name() {
+                    super::require_root();
+                    super::$name(super::Way::Connector).await;
+                }
+            )*
+        }
+        mod namespace {
+            $(
+                #[test]
+                fn $name() {
+                    super::require_root();
+                    let ns = crate::system::testns::TestNs::create();
+                    ns.run(|| super::$name(super::Way::Scans));
+                }
+            )*
+        }
+    };
+}
+
+in_both_namespaces!(
+    a_counted_sleep_is_seen_and_its_death_reported_within_100_ms,
+    processes_running_at_start_are_found_by_the_scan,
+    a_fork_of_a_counted_process_is_counted,
+    a_name_change_is_followed_for_comm_matching,
+    terminate_delay_holds_the_loss,
+    fork_delay_holds_a_gain_by_fork,
+    a_uniquely_named_copy_of_sleep_is_counted_and_its_death_reported_at_once,
+);
 
 /// A child killed (and reaped) on drop, whatever the test did.
 struct Sleeper(Child);
@@ -63,11 +148,7 @@ impl Drop for Sleeper {
 }
 
 async fn next_count(rx: &mut mpsc::Receiver<TrackUpdate>) -> (u32, bool) {
-    let update = tokio::time::timeout(Duration::from_secs(3), rx.recv())
-        .await
-        .expect("a report within 3 s")
-        .expect("the runner is alive");
-    match update.report {
+    match next_report(rx).await {
         Report::Processes { count, quorum } => (count, quorum),
         other => panic!("not a process report: {other:?}"),
     }
@@ -89,14 +170,11 @@ async fn wait_for(
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_counted_sleep_is_seen_and_its_death_reported_within_100_ms() {
-    require_root();
+async fn a_counted_sleep_is_seen_and_its_death_reported_within_100_ms(way: Way) {
     let argument = distinctive_argument();
     let spec = ProcessSpec::new("sleep").with_params(vec![argument.clone()], None);
-    let (tx, mut rx) = mpsc::channel(16);
-    let _tracker = spawn(id(), &spec, tx).expect("process connector");
-    assert_eq!(next_count(&mut rx).await, (0, false), "none at start");
+    let (_tracker, mut rx, first) = start(&spec, way).await;
+    assert_eq!(first, (0, false), "none at start");
 
     let mut sleeper = Sleeper::start(&argument);
     assert_eq!(next_count(&mut rx).await, (1, true), "seen by its exec");
@@ -111,9 +189,7 @@ async fn a_counted_sleep_is_seen_and_its_death_reported_within_100_ms() {
     assert!(quiet.is_err(), "the longer argument is not ours: {quiet:?}");
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn processes_running_at_start_are_found_by_the_scan() {
-    require_root();
+async fn processes_running_at_start_are_found_by_the_scan(way: Way) {
     let argument = distinctive_argument();
     let _a = Sleeper::start(&argument);
     let _b = Sleeper::start(&argument);
@@ -121,27 +197,19 @@ async fn processes_running_at_start_are_found_by_the_scan() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut spec = ProcessSpec::new("sleep").with_params(vec![argument.clone()], None);
     spec.quorum = 3;
-    let (tx, mut rx) = mpsc::channel(16);
-    let _tracker = spawn(id(), &spec, tx).expect("process connector");
-    assert_eq!(
-        next_count(&mut rx).await,
-        (2, false),
-        "two, below a quorum of 3"
-    );
+    let (_tracker, mut rx, first) = start(&spec, way).await;
+    assert_eq!(first, (2, false), "two, below a quorum of 3");
     let _c = Sleeper::start(&argument);
     assert_eq!(next_count(&mut rx).await, (3, true));
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_fork_of_a_counted_process_is_counted() {
-    require_root();
+async fn a_fork_of_a_counted_process_is_counted(way: Way) {
     let marker = distinctive_argument();
     // dash keeps a subshell with two commands as a forked copy of itself.
     let script = format!(": {marker}; (sleep 30; true) & wait");
     let spec = ProcessSpec::new("sh").with_params(vec!["-c".into(), script.clone()], None);
-    let (tx, mut rx) = mpsc::channel(16);
-    let _tracker = spawn(id(), &spec, tx).expect("process connector");
-    assert_eq!(next_count(&mut rx).await, (0, false));
+    let (_tracker, mut rx, first) = start(&spec, way).await;
+    assert_eq!(first, (0, false));
     let mut shell = Sleeper(
         Command::new("sh")
             .args(["-c", &script])
@@ -243,9 +311,7 @@ impl Drop for Renamer {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_name_change_is_followed_for_comm_matching() {
-    require_root();
+async fn a_name_change_is_followed_for_comm_matching(way: Way) {
     let name = format!(
         "vp{}x{}",
         std::process::id(),
@@ -253,9 +319,8 @@ async fn a_name_change_is_followed_for_comm_matching() {
     );
     assert!(name.len() <= 15, "comm keeps 15 bytes: {name}");
     let spec = ProcessSpec::new(name.clone());
-    let (tx, mut rx) = mpsc::channel(16);
-    let _tracker = spawn(id(), &spec, tx).expect("process connector");
-    assert_eq!(next_count(&mut rx).await, (0, false));
+    let (_tracker, mut rx, first) = start(&spec, way).await;
+    assert_eq!(first, (0, false));
     let _renamer = Renamer::start(&name, Duration::from_millis(300));
     assert_eq!(next_count(&mut rx).await, (1, true), "renamed to ours");
     assert_eq!(
@@ -265,15 +330,12 @@ async fn a_name_change_is_followed_for_comm_matching() {
     );
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn terminate_delay_holds_the_loss() {
-    require_root();
+async fn terminate_delay_holds_the_loss(way: Way) {
     let argument = distinctive_argument();
     let mut spec = ProcessSpec::new("sleep").with_params(vec![argument.clone()], None);
     spec.terminate_delay = Duration::from_millis(400);
-    let (tx, mut rx) = mpsc::channel(16);
-    let _tracker = spawn(id(), &spec, tx).expect("process connector");
-    assert_eq!(next_count(&mut rx).await, (0, false));
+    let (_tracker, mut rx, first) = start(&spec, way).await;
+    assert_eq!(first, (0, false));
     let mut sleeper = Sleeper::start(&argument);
     assert_eq!(next_count(&mut rx).await, (1, true));
     let killed = Instant::now();
@@ -287,4 +349,94 @@ async fn terminate_delay_holds_the_loss() {
     let took = killed.elapsed();
     assert!(took >= Duration::from_millis(400), "{took:?}");
     assert!(took < Duration::from_millis(900), "{took:?}");
+}
+
+async fn fork_delay_holds_a_gain_by_fork(way: Way) {
+    let marker = distinctive_argument();
+    // As above: the shell, then its subshell, a fork of it, which makes the quorum of 2.
+    let script = format!(": {marker}; (sleep 30; true) & wait");
+    let mut spec = ProcessSpec::new("sh").with_params(vec!["-c".into(), script.clone()], None);
+    spec.quorum = 2;
+    spec.fork_delay = Duration::from_millis(500);
+    let (_tracker, mut rx, first) = start(&spec, way).await;
+    assert_eq!(first, (0, false));
+    let _shell = Sleeper(
+        Command::new("sh")
+            .args(["-c", &script])
+            .spawn()
+            .expect("sh runs"),
+    );
+    wait_for(&mut rx, |count, _| count >= 2).await;
+    let counted = Instant::now();
+    let (count, quorum) = wait_for(&mut rx, |_, quorum| quorum).await;
+    let took = counted.elapsed();
+    assert_eq!(count, 2, "the shell and its subshell");
+    assert!(
+        took >= Duration::from_millis(450),
+        "the fork's gain came after {took:?}"
+    );
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    assert!(quorum);
+    // Our grandchildren go with their process group.
+    let group = nix::unistd::Pid::from_raw(-(_shell.0.id() as i32));
+    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+}
+
+/// A copy of /bin/sleep under a name of its own in a scratch directory, removed on drop.
+struct SleepCopy {
+    dir: PathBuf,
+    name: String,
+}
+
+impl SleepCopy {
+    fn new() -> SleepCopy {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("vt{}s{n}", std::process::id());
+        assert!(name.len() <= 15, "comm keeps 15 bytes: {name}");
+        let dir = std::env::temp_dir().join(format!("vipd-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy("/bin/sleep", dir.join(&name)).expect("copy /bin/sleep");
+        SleepCopy { dir, name }
+    }
+
+    fn start(&self) -> Sleeper {
+        Sleeper(
+            Command::new(self.dir.join(&self.name))
+                .arg("1000")
+                .spawn()
+                .expect("the copy of sleep runs"),
+        )
+    }
+}
+
+impl Drop for SleepCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn a_uniquely_named_copy_of_sleep_is_counted_and_its_death_reported_at_once(way: Way) {
+    let copy = SleepCopy::new();
+    let spec = ProcessSpec::new(copy.name.clone());
+    let (_tracker, mut rx, first) = start(&spec, way).await;
+    assert_eq!(first, (0, false));
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        let mut sleeper = copy.start();
+        let started = Instant::now();
+        assert_eq!(next_count(&mut rx).await, (1, true), "counted");
+        let seen = started.elapsed();
+        let killed = Instant::now();
+        sleeper.kill();
+        assert_eq!(next_count(&mut rx).await, (0, false), "its death");
+        took.push((seen, killed.elapsed()));
+    }
+    // Figures for the record (cargo test -- --nocapture).
+    eprintln!("{way:?}: (start -> counted, kill -> reported): {took:?}");
+    for (_, death) in &took {
+        assert!(
+            *death < Duration::from_millis(100),
+            "reported after {death:?}"
+        );
+    }
 }
