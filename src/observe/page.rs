@@ -419,6 +419,7 @@ pub(super) mod tests {
                     }),
                     processes: None,
                     error: None,
+                    fallback: None,
                 }],
                 recent_transitions: vec![
                     TransitionRecord {
