@@ -23,6 +23,9 @@ pub struct StatusReport {
 pub struct ReloadReport {
     /// When it happened (UTC, `2024-05-01T12:00:00Z`).
     pub at: String,
+    /// The same instant in seconds since the epoch (for `vipd_reload_timestamp_seconds`).
+    #[serde(default)]
+    pub at_unix: u64,
     /// The configuration file that was read.
     pub file: String,
     /// Whether the new configuration was applied; false when it was rejected and nothing changed.

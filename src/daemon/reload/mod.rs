@@ -55,8 +55,12 @@ impl Daemon {
             self.queued_reloads.push(reply);
             return;
         }
+        let now = SystemTime::now();
         let mut report = ReloadReport {
-            at: utc_timestamp(SystemTime::now()),
+            at: utc_timestamp(now),
+            at_unix: now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             file: self.config_path.display().to_string(),
             applied: false,
             errors: Vec::new(),

@@ -2,8 +2,8 @@
 //! `intf` (the instance interface) and `vrid` unless a metric says otherwise.
 
 use super::{
-    first_of_its_kind, parse_utc_timestamp, reason_name, unix_micros, Exposition, InstanceLabels,
-    Snapshot, TrackEffect, WireError, STATES,
+    first_of_its_kind, reason_name, unix_micros, Exposition, InstanceLabels, Snapshot, TrackEffect,
+    WireError, STATES,
 };
 use crate::observe::snapshot::{state_name, InstanceSnapshot, TrackerSnapshot};
 use crate::observe::stats::FAILOVER_BUCKETS_US;
@@ -196,7 +196,7 @@ fn reload(x: &mut Exposition, snapshot: &Snapshot) {
     );
     x.plain(
         "vipd_reload_timestamp_seconds",
-        report.and_then(|r| parse_utc_timestamp(&r.at)).unwrap_or(0),
+        report.map_or(0, |r| r.at_unix),
     );
 }
 
