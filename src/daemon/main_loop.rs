@@ -51,6 +51,8 @@ pub struct Daemon {
     /// VMACs this run created or adopted (ifindex), deleted when their instance leaves.
     pub(super) vmacs: Vec<u32>,
     pub(super) actions: Vec<MemberAction>,
+    /// Reused by the timer handler.
+    pub(super) due_groups: Vec<super::registry::GroupId>,
     pub(super) encode_buf: bytes::BytesMut,
     pub(super) hooks: Hooks,
     pub(super) tracking: super::tracking::Tracking,
@@ -91,16 +93,13 @@ impl Daemon {
 
     fn on_timers(&mut self) {
         let now = self.now();
-        for group in self.registry.group_ids() {
-            let due = self
-                .registry
-                .group(group)
-                .and_then(|g| g.routers.next_deadline())
-                .is_some_and(|d| d <= now);
-            if due {
-                self.drive(group, |routers, now, out| routers.handle_timers(now, out));
-            }
+        let mut due = std::mem::take(&mut self.due_groups);
+        due.clear();
+        self.registry.due_groups(now, &mut due);
+        for &group in &due {
+            self.drive(group, |routers, now, out| routers.handle_timers(now, out));
         }
+        self.due_groups = due;
         self.announce_due();
         self.on_departure_timers();
     }

@@ -89,6 +89,10 @@ impl<T> Slab<T> {
             .and_then(|s| s.value.take())
     }
 
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().filter_map(|s| s.value.as_mut())
+    }
+
     fn iter(&self) -> impl Iterator<Item = (u32, u32, &T)> {
         self.slots
             .iter()
@@ -232,6 +236,21 @@ impl Registry {
 
     pub fn instances(&self) -> impl Iterator<Item = &Instance> {
         self.instances.iter().map(|(_, _, i)| i)
+    }
+
+    pub fn instances_mut(&mut self) -> impl Iterator<Item = &mut Instance> {
+        self.instances.values_mut()
+    }
+
+    /// Appends the groups whose routers have a deadline at or before `now` (no allocation on
+    /// the timer path: the caller keeps `out`).
+    pub fn due_groups(&self, now: vipd_router::Micros, out: &mut Vec<GroupId>) {
+        out.extend(
+            self.groups
+                .iter()
+                .filter(|(_, _, g)| g.routers.next_deadline().is_some_and(|d| d <= now))
+                .map(|(index, generation, _)| GroupId { index, generation }),
+        );
     }
 
     /// Every live group id, in slot order.

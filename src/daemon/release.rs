@@ -160,6 +160,10 @@ impl Daemon {
 
     /// Ends the waits that ran out.
     pub(super) fn on_departure_timers(&mut self) {
+        // Only a departure makes an instance release or wait for the worker.
+        if self.departures.is_empty() {
+            return;
+        }
         let now = self.now();
         for id in self.registry.ids() {
             let expired = self

@@ -75,6 +75,7 @@ impl Daemon {
             nft,
             vmacs: Vec::new(),
             actions: Vec::new(),
+            due_groups: Vec::new(),
             encode_buf: bytes::BytesMut::with_capacity(1500),
             hooks,
             tracking: super::tracking::Tracking::new(),

@@ -104,19 +104,16 @@ impl Daemon {
         if sent {
             instance.stats.on_advert_sent(now);
         }
-        let (name, vrid) = (instance.cfg.name.clone(), instance.cfg.vrid);
         if error.is_some() || instance.errors.send.is_some() {
-            Instance::set_error(&mut instance.errors.send, &name, vrid, error);
+            let vrid = instance.cfg.vrid;
+            Instance::set_error(&mut instance.errors.send, &instance.cfg.name, vrid, error);
         }
     }
 
     /// Sends the announcements every master's plan says are due.
     pub(super) fn announce_due(&mut self) {
         let now = Instant::now();
-        for id in self.registry.ids() {
-            let Some(instance) = self.registry.instance_mut(id) else {
-                continue;
-            };
+        for instance in self.registry.instances_mut() {
             let due = instance
                 .serving
                 .as_ref()
