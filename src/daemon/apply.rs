@@ -10,6 +10,7 @@ use super::effects::MasterResources;
 use super::instance::Serving;
 use super::main_loop::Daemon;
 use super::registry::{GroupId, InstanceId};
+use super::vip_ledger;
 use super::worker::Request;
 use crate::observe::snapshot::state_name;
 
@@ -197,6 +198,9 @@ impl Daemon {
         else {
             return false;
         };
+        if let Some(instance) = self.registry.instance_mut(id) {
+            instance.vip_ledger.released();
+        }
         let _ = self.worker.send(Request::Master {
             instance: id,
             ifindex: serving.vip_ifindex,
@@ -250,6 +254,14 @@ impl Daemon {
                     .all(|(a, b)| a.to_string() == b.to_string());
             if !same {
                 tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "{line}");
+            }
+        }
+        if let Some(serving) = instance.serving.as_ref().filter(|_| present) {
+            let at = std::time::SystemTime::now();
+            for vip in &serving.resources.vips {
+                if vip_ledger::vip_error(&errors, vip.addr, vip.prefix_len).is_none() {
+                    instance.vip_ledger.acquired(vip.addr, at);
+                }
             }
         }
         instance.errors.reconcile = errors;

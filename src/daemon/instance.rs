@@ -15,6 +15,7 @@ use super::effects::{MasterResources, VipSpec};
 use super::receive::SocketId;
 use super::registry::{GroupId, InstanceId};
 use super::tracking::InstanceTrack;
+use super::vip_ledger::VipLedger;
 use crate::observe::history::RecentTransitions;
 use crate::observe::stats::InstanceStats;
 use crate::system::announce;
@@ -60,6 +61,8 @@ pub struct Instance {
     /// The last rival master heard (address, daemon microseconds).
     pub rival_master: Option<(IpAddr, u64)>,
     pub recent_transitions: RecentTransitions,
+    /// Since when each VIP is held, its announcements (status and metrics).
+    pub vip_ledger: VipLedger,
 }
 
 /// An attach request in flight.
@@ -332,6 +335,7 @@ impl Instance {
             reject_log: (None, 0),
             rival_master: None,
             recent_transitions: RecentTransitions::default(),
+            vip_ledger: VipLedger::default(),
         }
     }
 

@@ -29,6 +29,7 @@ mod snapshot;
 mod startup;
 mod tracking;
 mod transmit;
+mod vip_ledger;
 mod worker;
 
 use std::path::Path;

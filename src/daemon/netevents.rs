@@ -88,6 +88,9 @@ impl Daemon {
                     .is_some_and(|s| s.resources.vips.iter().any(|v| v.addr == address.addr))
             {
                 tracing::warn!(instance = %instance.cfg.name, vrid = instance.cfg.vrid, "VIP {} was removed by someone else; putting it back", address.addr);
+                if let Some(instance) = self.registry.instance_mut(id) {
+                    instance.vip_ledger.lost(address.addr);
+                }
                 self.reinstall(id);
             }
             let Some(instance) = self.registry.instance(id) else {

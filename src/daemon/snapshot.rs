@@ -8,8 +8,10 @@ use vipd_router::{Track, TrackStatus};
 use super::instance::{Instance, INTERFACE_TRACK_ID};
 use super::main_loop::Daemon;
 use super::tracking::{verdict_word, TrackedKind};
+use super::vip_ledger;
 use crate::observe::snapshot::{
-    InstanceSnapshot, LastRun, ScriptSnapshot, Snapshot, TrackerSnapshot, VipSnapshot,
+    InstanceSnapshot, LastRun, PeerMasterSnapshot, ScriptSnapshot, Snapshot, TrackerSnapshot,
+    VipSnapshot,
 };
 use crate::system::ifaddrs;
 use crate::system::socket::Family;
@@ -53,12 +55,22 @@ impl Daemon {
                         .enumerate()
                         .map(|(k, v)| {
                             let dev = i.vip_interface_name(v);
+                            let error =
+                                vip_ledger::vip_error(&i.errors.reconcile, v.addr, v.prefix_len);
+                            let served = i
+                                .serving
+                                .as_ref()
+                                .is_some_and(|s| s.resources.vips.iter().any(|r| r.addr == v.addr));
                             VipSnapshot {
                                 addr: v.addr,
                                 prefix_len: v.prefix_len,
                                 dev: dev.to_owned(),
                                 excluded: k >= advertised,
                                 present: ifaddrs::is_on(&present, dev, v.addr),
+                                held: served && error.is_none(),
+                                acquired_at: i.vip_ledger.acquired_at(v.addr),
+                                error,
+                                announcements: i.vip_ledger.announcements(v.addr),
                             }
                         })
                         .collect(),
@@ -68,6 +80,12 @@ impl Daemon {
                     rival_master: i
                         .rival_master
                         .map(|(address, at)| (address, now.0.saturating_sub(at) / 1000)),
+                    peer_master: r.peer_master().map(|heard| PeerMasterSnapshot {
+                        address: heard.src,
+                        priority: heard.priority,
+                        last_heard_ms: now.0.saturating_sub(heard.at.0) / 1000,
+                    }),
+                    garp_note: vip_ledger::garp_note(&i.cfg, &i.template.vips),
                     trackers: self.tracker_snapshots(i),
                     recent_transitions: i.recent_transitions.records(),
                 })

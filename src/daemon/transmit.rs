@@ -11,6 +11,7 @@ use super::instance::Instance;
 use super::main_loop::Daemon;
 use super::receive::SocketTable;
 use super::registry::InstanceId;
+use super::vip_ledger;
 use crate::system::announce;
 use crate::system::socket::Family;
 
@@ -80,12 +81,18 @@ fn announce(instance: &mut Instance, now: Instant) {
     let sender = attachment.frame_sender.as_ref().expect("opened above");
     for _ in 0..due.rounds {
         for vip in &instance.template.vips {
+            if !vip_ledger::announced_on_a_segment(vip) {
+                continue;
+            }
             let frame = match vip.addr {
                 IpAddr::V4(v4) => wire::gratuitous_arp_frame(mac, v4),
                 IpAddr::V6(v6) => wire::unsolicited_na_frame(mac, v6),
             };
             match sender.send_frame(&frame) {
-                Ok(_) => instance.stats.announcements += 1,
+                Ok(_) => {
+                    instance.stats.announcements += 1;
+                    instance.vip_ledger.announced(vip.addr);
+                }
                 Err(e) => {
                     tracing::warn!(instance = %instance.cfg.name, "announcing {}: {e}", vip.addr)
                 }

@@ -3,14 +3,15 @@
 //! Building it reads no socket and waits for nothing.
 
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use vipd_router::{Counters, State, TrackEffect};
 
 use super::history::TransitionRecord;
 use super::stats::InstanceStats;
 use super::status::{
-    ChecksumCounts, Counters as StatusCounters, InstanceStatus, LastRunStatus, ReloadReport,
-    RivalMaster, StatusReport, TrackerStatus, VipStatus,
+    utc_timestamp, ChecksumCounts, Counters as StatusCounters, InstanceStatus, LastRunStatus,
+    PeerMaster, ReloadReport, RivalMaster, StatusReport, TrackerStatus, VipStatus,
 };
 
 /// The daemon as it is at one instant.
@@ -64,6 +65,11 @@ pub struct InstanceSnapshot {
     pub last_error: Option<String>,
     /// The last rival master heard, and how long ago (ms).
     pub rival_master: Option<(IpAddr, u64)>,
+    /// The other router that is master now, as this backup hears it (None while we are master
+    /// or hear nobody).
+    pub peer_master: Option<PeerMasterSnapshot>,
+    /// Why no gratuitous ARP / NA is ever sent, when that is by design (unicast-only).
+    pub garp_note: Option<String>,
     /// Every tracked object (interfaces, scripts, probes, files, processes).
     pub trackers: Vec<TrackerSnapshot>,
     /// The last few transitions, oldest first (the status page shows them).
@@ -117,6 +123,30 @@ pub struct VipSnapshot {
     pub excluded: bool,
     /// Whether the kernel has it on `dev` right now.
     pub present: bool,
+    /// Whether vipd believes it owns the address (master, or handing over, and installed
+    /// without error).
+    pub held: bool,
+    /// When vipd last installed it while master (wall clock); None while not held.
+    pub acquired_at: Option<SystemTime>,
+    /// The last system error about this address (e.g. CAP_NET_ADMIN missing), with what to do.
+    pub error: Option<String>,
+    /// Gratuitous ARPs (IPv4) or unsolicited NAs (IPv6) sent for it.
+    pub announcements: u64,
+}
+
+/// The peer a backup hears as master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerMasterSnapshot {
+    pub address: IpAddr,
+    pub priority: u8,
+    /// How long ago its last advert arrived.
+    pub last_heard_ms: u64,
+}
+
+/// Seconds since the Unix epoch (0 before it).
+pub fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// keepalived's state names, as status, logs and notify use them.
@@ -199,6 +229,10 @@ impl Snapshot {
                         dev: format!("vrrp.{vrid}"),
                         excluded: false,
                         present: state == State::Master,
+                        held: state == State::Master,
+                        acquired_at: (state == State::Master).then_some(epoch),
+                        error: None,
+                        announcements: 5,
                     },
                     VipSnapshot {
                         addr: IpAddr::from([198, 51, 100, (k % 254) as u8 + 1]),
@@ -206,6 +240,10 @@ impl Snapshot {
                         dev: format!("vrrp.{vrid}"),
                         excluded: false,
                         present: state == State::Master,
+                        held: state == State::Master,
+                        acquired_at: (state == State::Master).then_some(epoch),
+                        error: None,
+                        announcements: 5,
                     },
                 ];
                 if k % 4 == 0 {
@@ -215,6 +253,10 @@ impl Snapshot {
                         dev: "eth0".into(),
                         excluded: true,
                         present: false,
+                        held: false,
+                        acquired_at: None,
+                        error: None,
+                        announcements: 0,
                     });
                 }
                 InstanceSnapshot {
@@ -244,6 +286,12 @@ impl Snapshot {
                     stats,
                     last_error: (k % 50 == 7).then(|| "cannot add 192.0.2.9/24".to_owned()),
                     rival_master: None,
+                    peer_master: (state == State::Backup).then(|| PeerMasterSnapshot {
+                        address: v4(k + 100),
+                        priority: 200,
+                        last_heard_ms: 40,
+                    }),
+                    garp_note: None,
                     recent_transitions: Vec::new(),
                     trackers: vec![
                         TrackerSnapshot {
@@ -336,6 +384,12 @@ impl InstanceSnapshot {
                 .map(|v| VipStatus {
                     address: format!("{}/{}", v.addr, v.prefix_len),
                     present: v.present,
+                    interface: v.dev.clone(),
+                    held: v.held,
+                    acquired_at: v.acquired_at.map(utc_timestamp),
+                    acquired_at_unix: v.acquired_at.map(unix_seconds),
+                    error: v.error.clone(),
+                    announcements: v.announcements,
                 })
                 .collect(),
             in_state_ms: self.in_state_ms,
@@ -348,6 +402,12 @@ impl InstanceSnapshot {
                 address: address.to_string(),
                 last_heard_ms: ago,
             }),
+            peer_master: self.peer_master.map(|p| PeerMaster {
+                address: p.address.to_string(),
+                priority: p.priority,
+                last_heard_ms: p.last_heard_ms,
+            }),
+            garp_note: self.garp_note.clone(),
             counters: StatusCounters {
                 adverts_received: self.counters.adverts_received,
                 adverts_sent: self.counters.adverts_sent,
@@ -437,11 +497,19 @@ mod tests {
                     dev: "eth0".into(),
                     excluded: false,
                     present: true,
+                    held: true,
+                    acquired_at: Some(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_706_019_900),
+                    ),
+                    error: None,
+                    announcements: 5,
                 }],
                 counters,
                 stats,
                 last_error: None,
                 rival_master: None,
+                peer_master: None,
+                garp_note: None,
                 trackers: vec![TrackerSnapshot {
                     name: "chk_haproxy".into(),
                     kind: "script",
@@ -466,6 +534,11 @@ mod tests {
         assert_eq!(i["counters"]["rejected"]["auth_failure"], 1);
         assert_eq!(i["checksums_received"]["plain"], 4);
         assert_eq!(i["vips"][0]["address"], "192.0.2.3/24");
+        assert_eq!(i["vips"][0]["held"], true);
+        assert_eq!(i["vips"][0]["acquired_at"], "2024-01-23T14:25:00Z");
+        assert_eq!(i["vips"][0]["announcements"], 5);
+        assert!(i["vips"][0]["error"].is_null());
+        assert!(i["peer_master"].is_null());
         assert_eq!(i["advert_interval_ms"], 100.0);
         assert_eq!(i["trackers"][0]["applied"], -100);
         assert_eq!(

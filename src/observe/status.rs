@@ -95,6 +95,12 @@ pub struct InstanceStatus {
     pub last_error: Option<String>,
     /// The last router heard advertising as master while we were master, if one was.
     pub rival_master: Option<RivalMaster>,
+    /// The other router that is master now, as this backup hears it.
+    #[serde(default)]
+    pub peer_master: Option<PeerMaster>,
+    /// Why no gratuitous ARP / NA is sent, when that is by design (unicast peers only).
+    #[serde(default)]
+    pub garp_note: Option<String>,
     pub counters: Counters,
     /// How tracked objects move the priority: `200 → 100: chk_haproxy failing (-100)`.
     #[serde(default)]
@@ -149,6 +155,16 @@ pub struct RivalMaster {
     pub last_heard_ms: u64,
 }
 
+/// The other router that is master now, heard by a backup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerMaster {
+    pub address: String,
+    /// The priority of its last advert.
+    pub priority: u8,
+    /// How long ago its last advert was heard.
+    pub last_heard_ms: u64,
+}
+
 /// Accepted IPv4 VRRPv3 adverts by checksum flavour.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChecksumCounts {
@@ -159,8 +175,26 @@ pub struct ChecksumCounts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VipStatus {
     pub address: String,
-    /// Whether the address is really on the interface right now.
+    /// Whether the address is really on the interface right now (a live check).
     pub present: bool,
+    /// The device it goes on.
+    #[serde(default)]
+    pub interface: String,
+    /// Whether vipd believes it owns the address (master, installed without error).
+    #[serde(default)]
+    pub held: bool,
+    /// When vipd last installed it (UTC, `2024-01-23T14:25:00Z`); null while not held.
+    #[serde(default)]
+    pub acquired_at: Option<String>,
+    /// The same instant in seconds since the epoch.
+    #[serde(default)]
+    pub acquired_at_unix: Option<f64>,
+    /// The last system error about this address, with what to do.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Gratuitous ARPs (IPv4) or unsolicited NAs (IPv6) sent for it.
+    #[serde(default)]
+    pub announcements: u64,
 }
 
 /// Per-instance counters (also exported as metrics).
@@ -213,13 +247,12 @@ impl StatusReport {
                 i.advert_interval_ms,
                 i.master_advert_interval_ms,
             );
+            write_master_now(&mut out, i);
             for v in &i.vips {
-                let _ = writeln!(
-                    out,
-                    "    vip {} {}",
-                    v.address,
-                    if v.present { "present" } else { "absent" }
-                );
+                write_vip(&mut out, v);
+            }
+            if let Some(note) = &i.garp_note {
+                let _ = writeln!(out, "    {note}");
             }
             if let Some(r) = &i.rival_master {
                 let _ = writeln!(
@@ -275,6 +308,57 @@ impl StatusReport {
     }
 }
 
+/// `    master now: 192.0.2.2 (priority 200, heard 0.1s ago)`: who holds the VIPs, on either node.
+fn write_master_now(out: &mut String, i: &InstanceStatus) {
+    use std::fmt::Write;
+    let line = match (&i.peer_master, i.state.as_str()) {
+        (_, "MASTER") => format!(
+            "this node ({})",
+            i.master.as_deref().unwrap_or("no address yet")
+        ),
+        (Some(p), _) => format!(
+            "{} (priority {}, heard {:.1}s ago)",
+            p.address,
+            p.priority,
+            p.last_heard_ms as f64 / 1000.0
+        ),
+        (None, "BACKUP") => "none heard (this node takes over when its down timer runs out)".into(),
+        (None, _) => "unknown (this node is not listening)".into(),
+    };
+    let _ = writeln!(out, "    master now: {line}");
+}
+
+/// `    vip 192.0.2.3/24 on eth0: held, present, acquired 2024-01-23T14:25:00Z, 5 GARP/NA sent`.
+fn write_vip(out: &mut String, v: &VipStatus) {
+    use std::fmt::Write;
+    let mut line = format!(
+        "    vip {}{}: {}, {}",
+        v.address,
+        if v.interface.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", v.interface)
+        },
+        if v.held { "held" } else { "not held" },
+        if v.present { "present" } else { "absent" },
+    );
+    if let Some(at) = &v.acquired_at {
+        let _ = write!(line, ", acquired {at}");
+    }
+    let _ = write!(line, ", {} GARP/NA sent", v.announcements);
+    if v.held != v.present {
+        line.push_str(if v.held {
+            " (missing: being put back)"
+        } else {
+            " (on the interface but not ours)"
+        });
+    }
+    if let Some(e) = &v.error {
+        let _ = write!(line, "; error: {e}");
+    }
+    let _ = writeln!(out, "{line}");
+}
+
 /// `2024-05-01T12:00:00Z` for a time after the Unix epoch.
 pub fn utc_timestamp(time: SystemTime) -> String {
     let secs = time
@@ -303,6 +387,49 @@ pub fn utc_timestamp(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_text_names_the_master_and_each_vip_as_seed_000_does() {
+        let mut snapshot = crate::observe::snapshot::Snapshot::synthetic(2);
+        snapshot.instances[0].vips[1].held = false;
+        snapshot.instances[0].vips[1].acquired_at = None;
+        snapshot.instances[0].vips[1].error = Some("add address: needs CAP_NET_ADMIN".into());
+        snapshot.instances[1].garp_note = Some("garp: not sent — unicast peers only".into());
+        let report = snapshot.status_report();
+        let text = report.render_text();
+        assert!(
+            text.contains("    master now: this node (192.0.2.101)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    master now: 192.0.2.102 (priority 200, heard 0.0s ago)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "    vip 192.0.2.1/24 on vrrp.1: held, present, acquired 2023-11-14T22:13:20Z, 5 GARP/NA sent\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("    vip 198.51.100.1/32 on vrrp.1: not held, present, 5 GARP/NA sent (on the interface but not ours); error: add address: needs CAP_NET_ADMIN"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    garp: not sent — unicast peers only\n"),
+            "{text}"
+        );
+        // The JSON form carries the same, and reads back.
+        let json = serde_json::to_string(&report).unwrap();
+        let back: StatusReport = serde_json::from_str(&json).unwrap();
+        let peer = back.instances[1].peer_master.as_ref().expect("peer master");
+        assert_eq!((peer.address.as_str(), peer.priority), ("192.0.2.102", 200));
+        assert_eq!(
+            back.instances[0].vips[0].acquired_at_unix,
+            Some(1_700_000_000.0)
+        );
+        assert!(back.instances[0].vips[1].error.is_some());
+    }
 
     #[test]
     fn utc_timestamp_formats_civil_dates() {

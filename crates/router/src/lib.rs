@@ -10,6 +10,7 @@
 //! [`SyncGroup`] makes several routers follow each other like keepalived's `vrrp_sync_group`.
 
 mod config;
+mod heard;
 mod router;
 mod sync_group;
 mod time;
@@ -19,6 +20,7 @@ pub use config::{
     ConfigError, InitialState, RouterConfig, Track, TrackEffect, TrackStatus, TrackedObject,
     Version,
 };
+pub use heard::HeardAdvert;
 pub use router::{
     Action, Anomaly, Counters, GroupCommand, Input, Reason, ReceivedAdvert, Router, State,
 };

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use crate::config::{
     ConfigError, InitialState, RouterConfig, Track, TrackEffect, TrackStatus, Version,
 };
+use crate::heard::{self, HeardAdvert};
 use crate::time::Micros;
 use crate::timing::{advert_field_to_us, master_down_interval_us, skew_time_us};
 
@@ -180,6 +181,8 @@ pub struct Router {
     deadline: Option<Micros>,
     master_adver_interval_us: u64,
     master_address: Option<IpAddr>,
+    /// The last valid advert from another router since we last started.
+    last_heard: Option<HeardAdvert>,
     effective_priority: u8,
     /// Every tracked object of both config lists, with its current status.
     tracks: Vec<Track>,
@@ -207,6 +210,7 @@ impl Router {
             state_since: Micros::ZERO,
             deadline: None,
             master_address: None,
+            last_heard: None,
             tracks,
             start_pending: false,
             interface_up: true,
@@ -325,6 +329,18 @@ impl Router {
     /// The master we last accepted an advert from, or our own address while we are Master.
     pub fn master_address(&self) -> Option<IpAddr> {
         self.master_address
+    }
+
+    /// The last valid advert another router sent us since we last started (its source,
+    /// priority and arrival time).
+    pub fn last_heard(&self) -> Option<HeardAdvert> {
+        self.last_heard
+    }
+
+    /// The other router that is master now, as we see it: while Backup, the last router that
+    /// advertised with a non-zero priority; None while we are Master (we are) or not listening.
+    pub fn peer_master(&self) -> Option<HeardAdvert> {
+        heard::peer_master(self.state, self.last_heard)
     }
 
     /// Master_Adver_Interval: learned from the master's adverts in v3 Backup, ours otherwise.
@@ -451,6 +467,7 @@ impl Router {
                     self.master_down_interval_us()
                 };
             self.master_address = None;
+            self.last_heard = None;
             self.enter_backup(now, reason, wait_us, out);
         }
     }
@@ -527,6 +544,11 @@ impl Router {
                 return;
             }
         }
+        self.last_heard = Some(HeardAdvert {
+            src,
+            priority: advert.priority,
+            at: now,
+        });
         if advert.priority == 0 {
             self.counters.priority_zero_received += 1;
         } else if advert.priority == self.effective_priority {

@@ -90,6 +90,10 @@ fn vip(addr: &str, prefix_len: u8, dev: &str, excluded: bool, present: bool) -> 
         dev: dev.into(),
         excluded,
         present,
+        held: present,
+        acquired_at: None,
+        error: None,
+        announcements: 0,
     }
 }
 
@@ -168,6 +172,8 @@ fn known() -> Snapshot {
         stats,
         last_error: Some("cannot add 192.0.2.11/32".into()),
         rival_master: None,
+        peer_master: None,
+        garp_note: None,
         recent_transitions: Vec::new(),
         trackers: vec![
             tracker("eth2", "interface", "up", TrackEffect::Adjust(0)),
