@@ -11,7 +11,8 @@
 //!   `keepalived_vrrp_ip_ttl_err` here counts TTL / hop-limit errors;
 //! * **vipd** (`vipd_*`): what no exporter could see (effective priority, a state set, the master,
 //!   transitions by reason, failover durations, rejects by [`vipd_wire::WireError`] name, VIP
-//!   presence, tracker health, reloads).
+//!   presence, VIPs held / acquired / in error / announced, the peer master's last advert,
+//!   tracker health, reloads).
 //!
 //! Names, labels and values follow `shared/notes/metrics-compat.md`. keepalived's counters map
 //! onto the router's [`vipd_router::Counters`] and the wire layer's rejects: packet length ↔
@@ -49,6 +50,7 @@ use vipd_wire::WireError;
 
 use super::snapshot::{state_name, InstanceSnapshot, Snapshot, VipSnapshot};
 
+mod vip;
 mod vipd;
 
 #[cfg(test)]

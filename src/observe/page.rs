@@ -103,10 +103,16 @@ fn write_instance(out: &mut String, i: &InstanceSnapshot, now: f64) -> fmt::Resu
         write!(out, "<br><span class=\"muted\">{}</span>", Esc(&breakdown))?;
     }
     out.push_str("</dd></div>");
-    let master = match (i.state, i.master) {
-        (State::Master, _) => "this router".to_owned(),
-        (_, Some(address)) => address.to_string(),
-        (_, None) => "unknown".to_owned(),
+    let master = match (i.state, i.peer_master, i.master) {
+        (State::Master, _, _) => "this router".to_owned(),
+        (_, Some(peer), _) => format!(
+            "{} (priority {}, heard {} ago)",
+            peer.address,
+            peer.priority,
+            human(peer.last_heard_ms as f64 / 1000.0)
+        ),
+        (_, None, Some(address)) => address.to_string(),
+        (_, None, None) => "unknown".to_owned(),
     };
     write!(out, "<div><dt>Master</dt><dd>{}</dd></div>", Esc(&master))?;
     write!(
@@ -148,21 +154,21 @@ fn write_vips(out: &mut String, i: &InstanceSnapshot) -> fmt::Result {
     if i.vips.is_empty() {
         return Ok(());
     }
-    let held = i.state == State::Master;
     out.push_str(
         "<h3>Virtual addresses</h3>\n<table><tr><th>Address</th><th>Device</th>\
-         <th>Held</th><th>Present</th></tr>\n",
+         <th>Held</th><th>Present</th><th>Acquired</th><th>GARP/NA sent</th><th>Error</th></tr>\n",
     );
     for v in &i.vips {
-        let (class, present) = match (held, v.present) {
+        let (class, present) = match (v.held, v.present) {
             (true, true) => ("ok", "yes"),
             (true, false) => ("bad", "missing"),
-            (false, true) => ("warn", "yes (not master)"),
+            (false, true) => ("warn", "yes (not held)"),
             (false, false) => ("", "no"),
         };
         writeln!(
             out,
-            "<tr><td>{}/{}{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{present}</td></tr>",
+            "<tr><td>{}/{}{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{present}</td>\
+             <td>{}</td><td>{}</td><td class=\"error\">{}</td></tr>",
             v.addr,
             v.prefix_len,
             if v.excluded {
@@ -171,10 +177,16 @@ fn write_vips(out: &mut String, i: &InstanceSnapshot) -> fmt::Result {
                 ""
             },
             Esc(&v.dev),
-            if held { "yes" } else { "no" },
+            if v.held { "yes" } else { "no" },
+            v.acquired_at.map(utc_timestamp).unwrap_or_default(),
+            v.announcements,
+            Esc(v.error.as_deref().unwrap_or("")),
         )?;
     }
     out.push_str("</table>\n");
+    if let Some(note) = &i.garp_note {
+        writeln!(out, "<p class=\"note\">{}</p>", Esc(note))?;
+    }
     Ok(())
 }
 
@@ -390,9 +402,9 @@ pub(super) mod tests {
                         excluded: false,
                         present: true,
                         held: true,
-                        acquired_at: None,
+                        acquired_at: Some(UNIX_EPOCH + Duration::from_secs(1_706_019_900)),
                         error: None,
-                        announcements: 0,
+                        announcements: 5,
                     },
                     VipSnapshot {
                         addr: "2001:db8::100".parse().unwrap(),
@@ -402,7 +414,7 @@ pub(super) mod tests {
                         present: false,
                         held: true,
                         acquired_at: None,
-                        error: None,
+                        error: Some("add address 2001:db8::100/64: <denied>".into()),
                         announcements: 0,
                     },
                 ],
@@ -411,7 +423,7 @@ pub(super) mod tests {
                 last_error: None,
                 rival_master: None,
                 peer_master: None,
-                garp_note: None,
+                garp_note: Some("garp: not sent — <unicast>".into()),
                 trackers: vec![TrackerSnapshot {
                     name: "chk_\"haproxy\"".into(),
                     kind: "script",
@@ -462,6 +474,12 @@ pub(super) mod tests {
         assert!(page.contains("192.0.2.100/24"));
         assert!(page.contains("2001:db8::100/64 <span class=\"muted\">excluded</span>"));
         assert!(page.contains("<td class=\"bad\">missing</td>"));
+        assert!(
+            page.contains("<td>2024-01-23T14:25:00Z</td><td>5</td>"),
+            "{page}"
+        );
+        assert!(page.contains("&lt;denied&gt;"), "a VIP's error, escaped");
+        assert!(page.contains("garp: not sent — &lt;unicast&gt;"));
         assert!(page.contains("exit status: 1"));
         assert!(page.contains("connect: &lt;refused&gt; &amp; gone"));
         assert!(page.contains("3.0 s ago"), "the last run, 3 s before now");

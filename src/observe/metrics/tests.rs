@@ -13,7 +13,7 @@ use vipd_router::{Counters, Reason, State, TrackEffect};
 use vipd_wire::WireError;
 
 use super::*;
-use crate::observe::snapshot::{ScriptSnapshot, TrackerSnapshot, VipSnapshot};
+use crate::observe::snapshot::{PeerMasterSnapshot, ScriptSnapshot, TrackerSnapshot, VipSnapshot};
 use crate::observe::stats::InstanceStats;
 use crate::observe::status::ReloadReport;
 
@@ -57,7 +57,7 @@ const GEN2BRAIN_NAMES: [&str; 14] = [
     "keepalived_vrrp_pri_zero_sent",
 ];
 
-const VIPD_NAMES: [&str; 22] = [
+const VIPD_NAMES: [&str; 27] = [
     "vipd_build_info",
     "vipd_reload_success",
     "vipd_reload_timestamp_seconds",
@@ -75,6 +75,11 @@ const VIPD_NAMES: [&str; 22] = [
     "vipd_instance_adverts_checksum_total",
     "vipd_instance_adverts_rejected_total",
     "vipd_vip_present",
+    "vipd_vip_held",
+    "vipd_vip_acquired_timestamp_seconds",
+    "vipd_vip_announcements_total",
+    "vipd_vip_error",
+    "vipd_instance_peer_master_last_heard_seconds",
     "vipd_tracker_status",
     "vipd_tracker_weight_applied",
     "vipd_tracker_fault",
@@ -198,6 +203,11 @@ fn known() -> Snapshot {
         stats: InstanceStats::default(),
         last_error: None,
         trackers: vec![],
+        peer_master: Some(PeerMasterSnapshot {
+            address: "192.0.2.1".parse().unwrap(),
+            priority: 150,
+            last_heard_ms: 30,
+        }),
         ..master.clone()
     };
     Snapshot {

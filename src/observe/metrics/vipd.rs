@@ -174,6 +174,7 @@ pub(super) fn render(x: &mut Exposition, snapshot: &Snapshot, labels: &[Instance
                 .value(u64::from(vip.present));
         }
     }
+    super::vip::render(x, snapshot, labels);
 
     trackers(x, snapshot, labels);
 }
