@@ -22,3 +22,4 @@ mod metrics_prometheus;
 mod track_fixtures;
 mod track_lab;
 mod track_support;
+mod vip_status;
