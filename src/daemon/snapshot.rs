@@ -61,14 +61,17 @@ impl Daemon {
                                 .serving
                                 .as_ref()
                                 .is_some_and(|s| s.resources.vips.iter().any(|r| r.addr == v.addr));
+                            let held = served && error.is_none();
                             VipSnapshot {
                                 addr: v.addr,
                                 prefix_len: v.prefix_len,
                                 dev: dev.to_owned(),
                                 excluded: k >= advertised,
                                 present: ifaddrs::is_on(&present, dev, v.addr),
-                                held: served && error.is_none(),
-                                acquired_at: i.vip_ledger.acquired_at(v.addr),
+                                held,
+                                acquired_at: held
+                                    .then(|| i.vip_ledger.acquired_at(v.addr))
+                                    .flatten(),
                                 error,
                                 announcements: i.vip_ledger.announcements(v.addr),
                             }
