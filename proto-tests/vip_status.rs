@@ -88,6 +88,42 @@ fn vip_status_held_present_acquired_and_the_peer_master() {
     );
     assert!(vipd_a.instance(INSTANCE).expect("gw-a")["peer_master"].is_null());
 
+    // The same fields over HTTP: /metrics, /status and the page (default 127.0.0.1:9165).
+    let get = |node: &Node, path: &str| {
+        node.exec_stdout(&["curl", "-sf", &format!("http://127.0.0.1:9165{path}")])
+    };
+    let labels =
+        "iname=\"VI_1\",intf=\"eth0\",vrid=\"61\",ip_address=\"192.0.2.100/24\",dev=\"eth0\"";
+    let metrics_a = get(&a, "/metrics");
+    for line in [
+        format!("vipd_vip_held{{{labels}}} 1"),
+        format!("vipd_vip_present{{{labels}}} 1"),
+        format!("vipd_vip_error{{{labels}}} 0"),
+    ] {
+        assert!(
+            metrics_a.lines().any(|l| l == line),
+            "gw-a /metrics lacks {line}"
+        );
+    }
+    let metrics_b = get(&b, "/metrics");
+    assert!(
+        metrics_b.lines().any(|l| l.starts_with(
+            "vipd_instance_peer_master_last_heard_seconds{iname=\"VI_1\",intf=\"eth0\",vrid=\"61\",master=\"192.0.2.1\"} "
+        )),
+        "gw-b /metrics names no peer master"
+    );
+    let http_status: serde_json::Value =
+        serde_json::from_str(&get(&b, "/status")).expect("/status is JSON");
+    assert_eq!(
+        http_status["instances"][0]["peer_master"]["address"],
+        "192.0.2.1"
+    );
+    let page = get(&a, "/");
+    assert!(
+        page.contains("<th>Acquired</th>") && page.contains("<td class=\"ok\">yes</td>"),
+        "gw-a's status page"
+    );
+
     // Someone deletes the VIP over and over (ip -force -batch, thousands of deletions back to
     // back): vipd puts it back each time, so a status taken meanwhile mostly finds it absent,
     // and always still held (vipd believes it owns it and is restoring it).
