@@ -1,5 +1,6 @@
 //! vipd beside Debian's keepalived 2.2.7 with `auth_type AH` (IPsec AH, HMAC-MD5-96, VRRPv2):
-//! the common failover scenario both ways round, then a restart of the router that stopped,
+//! the common failover scenario both ways round (and with unicast peers, whose ICV leaves the
+//! TTL out), then a restart of the router that stopped,
 //! which must be heard again (its sequence counter starts over, and keepalived's rule that an
 //! AH instance starts as BACKUP lets it learn the current number first); and a pair whose
 //! `auth_pass` differs, where each side refuses the other's adverts (vipd counts
@@ -17,25 +18,40 @@ const VIP: &str = "192.0.2.100/24";
 const ADDRS: [&str; 2] = ["192.0.2.1/24", "192.0.2.2/24"];
 const KEY: &str = "SECUREUN";
 
-fn vipd_ah(pass: &str, priority: u8) -> String {
+/// How the adverts travel. With unicast peers keepalived leaves the TTL out of the ICV.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    Multicast,
+    Unicast,
+}
+
+fn vipd_ah(pass: &str, priority: u8, delivery: Delivery) -> String {
+    let peers = match delivery {
+        Delivery::Multicast => "",
+        Delivery::Unicast => "unicast_src_ip: \"192.0.2.1\", unicast_peer: [\"192.0.2.2\"], ",
+    };
     vipd_conf(
         2,
         VRID,
         priority,
         "1",
         VIP,
-        &format!("authentication: {{auth_type: AH, auth_pass: {pass}}}, "),
+        &format!("{peers}authentication: {{auth_type: AH, auth_pass: {pass}}}, "),
     )
 }
 
-fn keepalived_ah(pass: &str, priority: u8) -> String {
+fn keepalived_ah(pass: &str, priority: u8, delivery: Delivery) -> String {
+    let peers = match delivery {
+        Delivery::Multicast => "",
+        Delivery::Unicast => "  unicast_src_ip 192.0.2.2\n  unicast_peer {\n    192.0.2.1\n  }\n",
+    };
     keepalived_conf(
         2,
         VRID,
         priority,
         "1",
         VIP,
-        &format!("  authentication {{\n    auth_type AH\n    auth_pass {pass}\n  }}\n"),
+        &format!("{peers}  authentication {{\n    auth_type AH\n    auth_pass {pass}\n  }}\n"),
     )
 }
 
@@ -50,19 +66,22 @@ fn rejections(vipd: &VipdProc) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn run(vipd_high: bool) {
-    let label = format!(
-        "interop_ah_{}",
-        if vipd_high { "vipd_high" } else { "vipd_low" }
-    );
+fn run(vipd_high: bool, delivery: Delivery) {
+    let unicast = if delivery == Delivery::Unicast {
+        "unicast_"
+    } else {
+        ""
+    };
+    let order = if vipd_high { "vipd_high" } else { "vipd_low" };
+    let label = format!("interop_ah_{unicast}{order}");
     let lab = Lab::new(&label);
     let a = lab.add_node("gw-a");
     let b = lab.add_node("gw-b");
     a.add_addr(ADDRS[0]);
     b.add_addr(ADDRS[1]);
     let (vipd_priority, ka_priority) = if vipd_high { (HIGH, LOW) } else { (LOW, HIGH) };
-    let vipd = a.start_vipd(&vipd_ah(KEY, vipd_priority));
-    let keepalived = b.start_keepalived(&keepalived_ah(KEY, ka_priority));
+    let vipd = a.start_vipd(&vipd_ah(KEY, vipd_priority, delivery));
+    let keepalived = b.start_keepalived(&keepalived_ah(KEY, ka_priority, delivery));
     let mut routers = [
         Router {
             node: &a,
@@ -90,9 +109,9 @@ fn run(vipd_high: bool) {
     // survivor's numbers, and its own adverts (above them) make the survivor step down.
     let capture = VrrpCapture::start(&lab, routers[low].node, "eth0", 200);
     routers[high].daemon = if vipd_high {
-        Daemon::Vipd(a.start_vipd(&vipd_ah(KEY, vipd_priority)))
+        Daemon::Vipd(a.start_vipd(&vipd_ah(KEY, vipd_priority, delivery)))
     } else {
-        Daemon::Keepalived(b.start_keepalived(&keepalived_ah(KEY, ka_priority)))
+        Daemon::Keepalived(b.start_keepalived(&keepalived_ah(KEY, ka_priority, delivery)))
     };
     let mdi = master_down_interval_ms(1000.0, routers[high].priority);
     wait_router(
@@ -143,12 +162,17 @@ fn run(vipd_high: bool) {
 
 #[test]
 fn interop_ah_vipd_high() {
-    run(true);
+    run(true, Delivery::Multicast);
 }
 
 #[test]
 fn interop_ah_vipd_low() {
-    run(false);
+    run(false, Delivery::Multicast);
+}
+
+#[test]
+fn interop_ah_unicast_vipd_high() {
+    run(true, Delivery::Unicast);
 }
 
 #[test]
@@ -159,8 +183,8 @@ fn interop_ah_wrong_auth_pass_is_rejected_on_both_sides() {
     let b = lab.add_node("gw-b");
     a.add_addr(ADDRS[0]);
     b.add_addr(ADDRS[1]);
-    let vipd = a.start_vipd(&vipd_ah(KEY, HIGH));
-    let keepalived = b.start_keepalived(&keepalived_ah("WRONGKEY", LOW));
+    let vipd = a.start_vipd(&vipd_ah(KEY, HIGH, Delivery::Multicast));
+    let keepalived = b.start_keepalived(&keepalived_ah("WRONGKEY", LOW, Delivery::Multicast));
     let routers = [
         Router {
             node: &a,
