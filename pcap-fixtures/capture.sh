@@ -24,8 +24,8 @@ set -Eeuo pipefail
 readonly HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly OUT="${VFX_OUT:-$HERE}"
 readonly PFX="vfx-$$-"
-readonly ALL_SCENARIOS=(keepalived-v2-pass keepalived-v3-vmac keepalived-v3-unicast
-	keepalived-v3-ipv6 frr-v3-ipv4 frr-v3-ipv6)
+readonly ALL_SCENARIOS=(keepalived-v2-pass keepalived-v2-ah keepalived-v3-vmac
+	keepalived-v3-unicast keepalived-v3-ipv6 frr-v3-ipv4 frr-v3-ipv6)
 
 # Bounds on every capture: no scenario runs longer than this, nor keeps more packets.
 readonly CAPTURE_MAX_SECONDS=90
@@ -148,7 +148,7 @@ capture_start() {
 	CAPTURE_FILE="$WORK/$name.pcap"
 	ip netns exec "$SW" timeout "$CAPTURE_MAX_SECONDS" \
 		tcpdump -i br0 --immediate-mode -U -s 0 -c "$CAPTURE_MAX_PACKETS" -w "$CAPTURE_FILE" \
-		'ip proto 112 or ip6 proto 112' 2>"$WORK/$name.tcpdump.log" &
+		'ip proto 112 or ip proto 51 or ip6 proto 112' 2>"$WORK/$name.tcpdump.log" &
 	CAPTURE_PID=$!
 	STARTED_PIDS+=("$CAPTURE_PID")
 	until grep -q 'listening on' "$WORK/$name.tcpdump.log" 2>/dev/null; do
@@ -288,6 +288,24 @@ scenario_keepalived_v2_pass() {
         192.0.2.1/24
     }'
 	keepalived_scenario keepalived-v2-pass 1 \
+		"$(keepalived_config 1 MASTER 200 "$body")" \
+		"$(keepalived_config 2 BACKUP 100 "$body")"
+}
+
+scenario_keepalived_v2_ah() {
+	# keepalived's IPsec AH (IP protocol 51, HMAC-MD5-96 keyed by auth_pass). keepalived starts
+	# a non-owner AH instance as BACKUP whatever its state says, so r1 becomes master after
+	# Master_Down_Interval.
+	local body='    virtual_router_id 2
+    advert_int 1
+    authentication {
+        auth_type AH
+        auth_pass SECUREUN
+    }
+    virtual_ipaddress {
+        192.0.2.2/24
+    }'
+	keepalived_scenario keepalived-v2-ah 1 \
 		"$(keepalived_config 1 MASTER 200 "$body")" \
 		"$(keepalived_config 2 BACKUP 100 "$body")"
 }

@@ -9,7 +9,8 @@ script only picks fields and converts their text to JSON types. Usage:
 
 Output: a JSON array, one object per VRRP packet in capture order, with the keys (in this order)
 frame, time, family, src, dst, ttl, version, type, vrid, priority, count_ip, auth_type,
-adver_int, checksum, checksum_status, addresses, auth_string. See README.md.
+adver_int, checksum, checksum_status, addresses, auth_string; packets behind an IPsec AH header
+(keepalived's auth_type AH) also have ah_spi, ah_sequence, ah_icv. See README.md.
 """
 
 import json
@@ -101,7 +102,7 @@ def decode_packet(packet: ElementTree.Element) -> dict:
         raise DecodeError(f"frame {frame}: unknown checksum status {status_name!r}")
     address_field = "vrrp.ip_addr" if family == 4 else "vrrp.ipv6_addr"
 
-    return {
+    decoded = {
         "frame": int(frame),
         "time": time,
         "family": family,
@@ -120,6 +121,12 @@ def decode_packet(packet: ElementTree.Element) -> dict:
         "addresses": [show(field) for field in vrrp.get(address_field, [])],
         "auth_string": None if auth_string is None else show(auth_string),
     }
+    if "ah" in names[ip_index:vrrp_index]:
+        ah = fields_by_name(protos[names.index("ah", ip_index)])
+        decoded["ah_spi"] = int(show(one(ah, "ah.spi", frame)), 16)
+        decoded["ah_sequence"] = int(show(one(ah, "ah.sequence", frame)))
+        decoded["ah_icv"] = one(ah, "ah.icv", frame).get("value")
+    return decoded
 
 
 def expected_for(pcap: Path) -> list:

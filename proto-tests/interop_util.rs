@@ -489,6 +489,8 @@ pub struct CapturedAdvert {
     pub dst: IpAddr,
     /// The VRRP message (as captured, up to the snap length).
     pub vrrp: Vec<u8>,
+    /// The AH sequence number, when the advert came behind keepalived's IPsec AH header.
+    pub ah_sequence: Option<u32>,
 }
 
 /// Which checksum flavour an IPv4 VRRPv3 advert's checksum verifies under.
@@ -530,7 +532,7 @@ impl CapturedAdvert {
     }
 }
 
-/// tcpdump of VRRP (IPv4 and IPv6) on `dev` with --immediate-mode, so the last packets before a
+/// tcpdump of VRRP (IPv4 and IPv6, and IPv4 VRRP behind AH) on `dev` with --immediate-mode, so the last packets before a
 /// stop (the priority-0 advert) reach the file; bounded by `max_packets` and by the caller's stop.
 pub struct VrrpCapture {
     proc: Proc,
@@ -560,7 +562,7 @@ impl VrrpCapture {
                 &count,
                 "-w",
                 path.to_str().expect("utf-8"),
-                "ip proto 112 or ip6 proto 112",
+                "ip proto 112 or ip proto 51 or ip6 proto 112",
             ],
         );
         wait_for(Duration::from_secs(5), "tcpdump listening", || {
@@ -632,10 +634,17 @@ fn parse_vrrp_frame(frame: &[u8], at_us: u64) -> Option<CapturedAdvert> {
         .join(":");
     let ethertype = u16::from_be_bytes(frame.get(12..14)?.try_into().ok()?);
     let ip = frame.get(14..)?;
+    let mut ah_sequence = None;
     let (src, dst, vrrp) = match ethertype {
         0x0800 => {
-            let ihl = usize::from(ip.first()? & 0x0f) * 4;
-            if *ip.get(9)? != 112 {
+            let mut ihl = usize::from(ip.first()? & 0x0f) * 4;
+            // keepalived's auth_type AH: a 24-byte AH header whose next header is VRRP.
+            if *ip.get(9)? == 51 && *ip.get(ihl)? == 112 {
+                ah_sequence = Some(u32::from_be_bytes(
+                    ip.get(ihl + 8..ihl + 12)?.try_into().ok()?,
+                ));
+                ihl += 24;
+            } else if *ip.get(9)? != 112 {
                 return None;
             }
             let src: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
@@ -670,6 +679,7 @@ fn parse_vrrp_frame(frame: &[u8], at_us: u64) -> Option<CapturedAdvert> {
         priority: *vrrp.get(2)?,
         dst,
         vrrp: vrrp.to_vec(),
+        ah_sequence,
     })
 }
 

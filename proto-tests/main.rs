@@ -11,6 +11,7 @@ mod gateway_dynamic;
 mod gateway_failover;
 mod gateway_support;
 mod gateway_vmac;
+mod interop_ah;
 mod interop_checksum;
 mod interop_frr;
 mod interop_keepalived;

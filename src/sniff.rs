@@ -10,7 +10,7 @@
 //! 1795317749.248099 192.0.2.11 -> 224.0.0.18 VRRPv3 vrid 52 prio 200 interval 1000ms [192.0.2.52] checksum pseudo-header ttl 255
 //! ```
 //!
-//! VRRPv2 lines add `auth none|pass|ah|type N`; a packet that breaks a rule ends with
+//! VRRPv2 lines add `auth none|pass|ah|type N` (AH-protected ones then `seq N`); a packet that breaks a rule ends with
 //! `ERROR <name>` (the names below).
 //!
 //! # JSON output (`--json`)
@@ -34,6 +34,7 @@
 //! | `addresses` | array of strings | the virtual addresses present |
 //! | `auth_type` | integer or null | VRRPv2 authentication type (0 none, 1 password, 2 AH); null in v3 |
 //! | `checksum` | string | `"pseudo-header"` or `"plain"` (the flavour that verified) or `"bad"` |
+//! | `ah_spi`, `ah_sequence` | integer or null | SPI and sequence number of an IPsec AH header (keepalived's `auth_type AH`, IP protocol 51); null without one |
 //! | `error` | string or null | first rule broken: `checksum`, `version`, `vrid`, `ttl`, `length`, `type`, `address_list`, `adver_interval`, `auth_type_invalid`, `truncated`, `not_vrrp`; null when valid |
 //!
 //! Fields that could not be read (a packet too short for the VRRP header) are `null`.
@@ -53,6 +54,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use serde_json::{json, Value};
+use vipd_wire::ah::AhHeader;
 use vipd_wire::{
     inspect_ipv4_packet, inspect_message, split_ipv4_packet, vrrp_in_frame, DecodeOptions,
     Inspection, LinkType, VrrpInFrame, WireError,
@@ -151,6 +153,8 @@ struct Record {
     dst: Option<IpAddr>,
     ttl: Option<u8>,
     inspection: Option<Inspection>,
+    /// The AH header in front of the VRRP message, if any.
+    ah: Option<AhHeader>,
     error: Option<WireError>,
 }
 
@@ -164,6 +168,7 @@ impl Record {
             dst: None,
             ttl: None,
             inspection: None,
+            ah: None,
             error: None,
         };
         match found {
@@ -176,6 +181,9 @@ impl Record {
                         record.src = Some(header.src.into());
                         record.dst = Some(header.dst.into());
                         record.ttl = Some(header.ttl);
+                        if header.authentication_header {
+                            record.ah = AhHeader::parse(&packet[header.header_len..]).ok();
+                        }
                         match inspect_ipv4_packet(packet, DecodeOptions::MULTICAST) {
                             Ok((_, inspection)) => record.set_inspection(inspection),
                             Err(error) => record.error = Some(error),
@@ -242,6 +250,8 @@ impl Record {
             "addresses": null,
             "auth_type": null,
             "checksum": null,
+            "ah_spi": self.ah.map(|ah| ah.spi),
+            "ah_sequence": self.ah.map(|ah| ah.sequence),
             "error": self.error.map(WireError::short_name),
         });
         if let Some(inspection) = &self.inspection {
@@ -293,6 +303,9 @@ impl Record {
                     other => format!("type {other}"),
                 };
                 line.push_str(&format!(" auth {auth}"));
+            }
+            if let Some(ah) = self.ah {
+                line.push_str(&format!(" seq {}", ah.sequence));
             }
             line.push_str(&format!(" checksum {}", inspection.checksum.name()));
         }

@@ -82,6 +82,9 @@ fn sniff_json_matches_tshark_for_every_fixture() {
                 "{context}: checksum verdict"
             );
             assert_eq!(ours["error"], Value::Null, "{context}: error");
+            for key in ["ah_spi", "ah_sequence"] {
+                assert_eq!(ours[key], theirs[key], "{context}: {key}");
+            }
         }
     }
 }

@@ -76,7 +76,10 @@ impl Daemon {
                     self.stop_serving(id);
                 }
             }
-            Action::Transition { from, to, reason } => self.on_transition(id, from, to, reason),
+            Action::Transition { from, to, reason } => {
+                self.ah_on_transition(id, to);
+                self.on_transition(id, from, to, reason)
+            }
             Action::Anomaly(router::Anomaly::RivalMaster { src }) => {
                 let now = self.now().0;
                 let Some(instance) = self.registry.instance_mut(id) else {

@@ -9,7 +9,7 @@ use super::main_loop::Daemon;
 use super::registry::InstanceId;
 use super::worker::{AttachFacts, AttachPlan, Request, VmacPlan};
 use crate::system::netlink::LinkInfo;
-use crate::system::socket::Family;
+use crate::system::socket::{Carrier, Family};
 use crate::system::sysctl::Sysctl;
 
 impl Daemon {
@@ -139,6 +139,11 @@ impl Daemon {
             }
         }
         let instance = self.registry.instance(id).expect("checked above");
+        let carrier = if instance.ah.is_some() {
+            Carrier::Ah
+        } else {
+            Carrier::Vrrp
+        };
         let src = instance
             .cfg
             .unicast_src_ip
@@ -159,7 +164,7 @@ impl Daemon {
             family,
         });
         for (ifindex, name) in &listen_on {
-            match self.sockets.open(*ifindex, name, family) {
+            match self.sockets.open(*ifindex, name, family, carrier) {
                 Ok(socket) => {
                     self.sockets.route(socket, vrid, Some(id));
                     attachment.sockets.push(socket);

@@ -11,6 +11,7 @@ use vipd_config as config;
 use vipd_router as router;
 use vipd_wire as wire;
 
+use super::ah::AhState;
 use super::effects::{MasterResources, VipSpec};
 use super::receive::SocketId;
 use super::registry::{GroupId, InstanceId};
@@ -36,6 +37,8 @@ pub struct Instance {
     pub member: usize,
     pub family: Family,
     pub template: Template,
+    /// With `auth_type AH`: key, sequence counter, IPv4 ID.
+    pub ah: Option<AhState>,
     /// `None` while the interface is missing (or before the first attach).
     pub attachment: Option<Attachment>,
     /// An attach request is with the worker; `again` when another was wanted meanwhile.
@@ -269,7 +272,7 @@ impl Template {
                 password[..len].copy_from_slice(&bytes[..len]);
                 wire::Auth::SimplePassword(password)
             }
-            Some(config::Authentication::Ah) => wire::Auth::Ah,
+            Some(config::Authentication::Ah(_)) => wire::Auth::Ah,
             None => wire::Auth::None,
         };
         let version = wire_version(cfg.version);
@@ -305,6 +308,7 @@ impl Instance {
     pub fn new(id: InstanceId, group: GroupId, member: usize, cfg: config::Instance) -> Instance {
         let family = super::effects::family(cfg.family);
         let template = Template::new(&cfg, family);
+        let ah = AhState::for_config(&cfg);
         let tracked = cfg
             .track_interfaces
             .iter()
@@ -321,6 +325,7 @@ impl Instance {
             member,
             family,
             template,
+            ah,
             attachment: None,
             attaching: None,
             looking_up_links: false,
@@ -345,6 +350,7 @@ impl Instance {
     /// what was last seen of each tracked interface (by name) are kept.
     pub fn adopt_config(&mut self, cfg: config::Instance) {
         self.template = Template::new(&cfg, self.family);
+        self.ah = AhState::adopt(self.ah.take(), &cfg);
         let old = std::mem::take(&mut self.tracked);
         self.tracked = cfg
             .track_interfaces

@@ -4,6 +4,7 @@
 //! - [`event`]: the events the loop dispatches; [`registry`]: instance and group ids;
 //!   [`instance`]: one instance's parts;
 //! - [`receive`]: sockets and incoming adverts; [`transmit`]: adverts and announcements out;
+//!   [`ah`]: keepalived's `auth_type AH` (checking adverts heard, building those sent);
 //! - [`attach`]: interfaces, VMACs, sockets; [`netevents`]: what netlink reports;
 //! - [`apply`]: carrying out router actions; [`worker`] (+ [`effects`]): the kernel round trips;
 //! - [`startup`]; [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
@@ -12,6 +13,7 @@
 //!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
 //!   spawned beside it).
 
+mod ah;
 mod apply;
 mod attach;
 pub mod control;

@@ -11,7 +11,7 @@ use vipd_wire as wire;
 
 use super::main_loop::Daemon;
 use super::registry::{InstanceId, Registry};
-use crate::system::socket::{Family, PacketMeta, RecvBatch, VrrpSocket};
+use crate::system::socket::{Carrier, Family, PacketMeta, RecvBatch, VrrpSocket};
 
 /// A socket's handle; stale once its socket is closed and the slot reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +23,7 @@ pub struct SocketId {
 pub struct SocketEntry {
     pub ifindex: u32,
     pub family: Family,
+    pub carrier: Carrier,
     socket: VrrpSocket,
     /// The instance of each VRID heard on this socket.
     pub by_vrid: [Option<InstanceId>; 256],
@@ -64,17 +65,20 @@ impl SocketTable {
             .and_then(|s| s.entry.as_mut())
     }
 
-    /// The open socket for (interface, family), opened now if there is none.
+    /// The open socket for (interface, family, carrier), opened now if there is none.
     pub fn open(
         &mut self,
         ifindex: u32,
         ifname: &str,
         family: Family,
+        carrier: Carrier,
     ) -> std::io::Result<SocketId> {
-        if let Some(id) = self.find(|e| e.ifindex == ifindex && e.family == family) {
+        if let Some(id) =
+            self.find(|e| e.ifindex == ifindex && e.family == family && e.carrier == carrier)
+        {
             return Ok(id);
         }
-        let socket = VrrpSocket::open(family, ifname, ifindex)?;
+        let socket = VrrpSocket::open_carrier(family, carrier, ifname, ifindex)?;
         let index = match self.slots.iter().position(|s| s.entry.is_none()) {
             Some(free) => free,
             None => {
@@ -90,6 +94,7 @@ impl SocketTable {
         slot.entry = Some(SocketEntry {
             ifindex,
             family,
+            carrier,
             socket,
             by_vrid: [None; 256],
         });
@@ -313,6 +318,12 @@ impl Daemon {
         {
             return;
         }
+        if instance.ah.is_some() && !self.ah_accepts(id, packet.data, src, advert.priority) {
+            return;
+        }
+        let Some(instance) = self.registry.instance_mut(id) else {
+            return;
+        };
         if let Err(e) = wire::check_against(&advert, &instance.expected()) {
             instance.reject(e, src, now);
             return;

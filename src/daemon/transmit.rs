@@ -32,10 +32,19 @@ fn send_advert(
     let mut sent = false;
     let mut error = None;
     instance.template.advert.priority = priority;
+    let ah_numbers = instance.ah.as_mut().map(|ah| ah.next_advert());
+    let unicast = !instance.cfg.unicast_peers.is_empty();
     let template = &instance.template;
     for &dst in &template.destinations {
         buf.clear();
-        if let Err(e) = wire::encode_into(&template.advert, template.flavour, src, dst, buf) {
+        let encoded = match (&instance.ah, ah_numbers) {
+            (Some(ah), Some(numbers)) => {
+                ah.encode(&template.advert, numbers, (src, dst), unicast, buf)
+            }
+            _ => wire::encode_into(&template.advert, template.flavour, src, dst, buf)
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = encoded {
             error = Some(format!("cannot encode advert: {e}"));
             continue;
         }

@@ -1,7 +1,9 @@
 //! Raw IPPROTO_VRRP (112) sockets: one per (interface, family), shared by every virtual router on it.
 //! Joins 224.0.0.18 / ff02::12, sends with TTL / hop limit 255 from an explicit source address, and
 //! receives with the metadata the wire layer needs (IPv4: the whole IP header; IPv6: source,
-//! destination and hop limit from control messages).
+//! destination and hop limit from control messages). keepalived's `auth_type AH` adverts travel
+//! as IP protocol 51 (AH) instead: [`Carrier::Ah`] sockets receive those and send whole IPv4
+//! packets the daemon built (`IP_HDRINCL`), since the AH ICV covers the IP header.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -40,6 +42,15 @@ pub struct PacketMeta {
     pub truncated: bool,
 }
 
+/// The IP protocol a socket carries adverts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Carrier {
+    /// IP protocol 112; the kernel builds the IP header.
+    Vrrp,
+    /// IP protocol 51 (IPv4 only): VRRPv2 behind an AH header; the daemon builds whole packets.
+    Ah,
+}
+
 /// A raw VRRP socket bound to one interface.
 pub struct VrrpSocket {
     fd: AsyncFd<OwnedFd>,
@@ -73,16 +84,37 @@ impl VrrpSocket {
     /// Opens a raw VRRP socket on `ifname` (ifindex `ifindex`), joined to the VRRP group.
     /// Needs CAP_NET_RAW; must be called inside a tokio runtime.
     pub fn open(family: Family, ifname: &str, ifindex: u32) -> io::Result<VrrpSocket> {
+        VrrpSocket::open_carrier(family, Carrier::Vrrp, ifname, ifindex)
+    }
+
+    /// [`VrrpSocket::open`] for adverts carried in `carrier`; [`Carrier::Ah`] needs IPv4, and its
+    /// [`VrrpSocket::send`] takes whole IPv4 packets.
+    pub fn open_carrier(
+        family: Family,
+        carrier: Carrier,
+        ifname: &str,
+        ifindex: u32,
+    ) -> io::Result<VrrpSocket> {
         let domain = match family {
             Family::V4 => libc::AF_INET,
             Family::V6 => libc::AF_INET6,
+        };
+        let protocol = match (carrier, family) {
+            (Carrier::Vrrp, _) => IPPROTO_VRRP,
+            (Carrier::Ah, Family::V4) => libc::IPPROTO_AH,
+            (Carrier::Ah, Family::V6) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "AH authentication exists for IPv4 only",
+                ))
+            }
         };
         // SAFETY: plain socket(2) call; the result is checked before use.
         let raw = check(unsafe {
             libc::socket(
                 domain,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                IPPROTO_VRRP,
+                protocol,
             )
         })?;
         // SAFETY: raw is a fresh descriptor we own.
@@ -107,6 +139,9 @@ impl VrrpSocket {
                 setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &ttl)?;
                 setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl)?;
                 setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &zero)?;
+                if carrier == Carrier::Ah {
+                    setsockopt(fd, libc::IPPROTO_IP, libc::IP_HDRINCL, &one)?;
+                }
                 let mreqn = libc::ip_mreqn {
                     imr_multiaddr: libc::in_addr {
                         s_addr: u32::from(VRRP_GROUP_V4).to_be(),
@@ -182,7 +217,8 @@ impl VrrpSocket {
         }
     }
 
-    /// Sends one VRRP message (the kernel adds the IP header) from `src` to `dst`.
+    /// Sends one VRRP message (the kernel adds the IP header) from `src` to `dst`; on a
+    /// [`Carrier::Ah`] socket, one whole IPv4 packet (the kernel sets only its checksum).
     pub fn send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
         send_from(self.fd.as_raw_fd(), self.ifindex, payload, src, dst)
     }

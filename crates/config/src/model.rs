@@ -316,8 +316,9 @@ pub struct Vmac {
 pub enum Authentication {
     /// Simple password, at most 8 bytes (longer ones are cut to 8, as keepalived does).
     Pass(Vec<u8>),
-    /// IPsec AH: accepted by keepalived, not implemented by vipd (refused at check time).
-    Ah,
+    /// keepalived's IPsec AH (HMAC-MD5-96, VRRPv2 over IPv4): the key is `auth_pass`, cut to
+    /// 8 bytes like a password.
+    Ah(Vec<u8>),
 }
 
 /// One virtual address.

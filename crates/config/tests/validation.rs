@@ -375,9 +375,14 @@ fn authentication_in_v3_is_ignored_with_a_warning() {
 #[test]
 fn authentication_errors_and_truncation() {
     assert_error(
-        &instance_with("    authentication:\n      auth_type: AH\n      auth_pass: x\n"),
+        &instance_with("    authentication:\n      auth_type: HMAC\n      auth_pass: x\n"),
         "vipd.yaml:7:7: vrrp_instance.VI_gw.authentication.auth_type: ",
-        "AH",
+        "is not PASS or AH",
+    );
+    assert_error(
+        &instance_with("    authentication:\n      auth_type: AH\n"),
+        "vipd.yaml:6:5: vrrp_instance.VI_gw.authentication: ",
+        "auth_type AH needs auth_pass",
     );
     assert_error(
         &instance_with("    authentication:\n      auth_type: PASS\n"),
@@ -628,4 +633,52 @@ fn routes_the_kernel_would_refuse_are_errors_at_check_time() {
         "vipd.yaml:7:9:",
         "IPv6 has no broadcast",
     );
+}
+
+#[test]
+fn ah_takes_its_key_from_auth_pass() {
+    let ah = instance_with("    authentication: {auth_type: ah, auth_pass: SECUREUNIQUE}\n");
+    let loaded = parse_str(&ah, "vipd.yaml").unwrap();
+    assert_eq!(
+        loaded.config.instances[0].authentication,
+        Some(vipd_config::Authentication::Ah(b"SECUREUN".to_vec()))
+    );
+    assert!(
+        loaded.warnings[0]
+            .to_string()
+            .contains("the first 8 characters are the key"),
+        "{:?}",
+        loaded.warnings
+    );
+    // IPv6 instances are VRRPv3, which drops authentication with a warning (AH is IPv4 only).
+    let v6 = "vrrp_instance:\n  VI_6:\n    interface: eth0\n    virtual_router_id: 60\n    virtual_ipaddress: [2001:db8::3/64]\n    authentication: {auth_type: AH, auth_pass: x}\n";
+    assert!(
+        warnings(v6)
+            .iter()
+            .any(|w| w.contains("VRRPv3 has no authentication")),
+        "{:?}",
+        warnings(v6)
+    );
+}
+
+#[test]
+fn ah_instances_start_as_backup_unless_they_own_the_addresses() {
+    let master = instance_with(
+        "    state: MASTER\n    priority: 200\n    authentication: {auth_type: AH, auth_pass: x}\n",
+    );
+    let loaded = parse_str(&master, "vipd.yaml").unwrap();
+    assert_eq!(
+        loaded.config.instances[0].state,
+        vipd_config::InitialState::Backup
+    );
+    assert!(loaded.warnings[0]
+        .to_string()
+        .starts_with("vipd.yaml:6:5: vrrp_instance.VI_gw.state: starting as BACKUP"));
+    let owner = master.replace("priority: 200", "priority: 255");
+    let loaded = parse_str(&owner, "vipd.yaml").unwrap();
+    assert_eq!(
+        loaded.config.instances[0].state,
+        vipd_config::InitialState::Master
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }

@@ -5,9 +5,11 @@
 //! Receive path: [`decode_ipv4_packet`] / [`decode_ipv6_payload`] (context-free rules), then
 //! [`check_against`] (rules needing the virtual router's configuration). Send path: [`encode`].
 //! Diagnostics (`vipd sniff`): [`inspect_ipv4_packet`] / [`inspect_message`], which keep the
-//! fields of an invalid packet and name the rule it breaks.
+//! fields of an invalid packet and name the rule it breaks. keepalived's `auth_type AH` (IPsec AH
+//! with HMAC-MD5-96 in front of VRRPv2): [`ah`].
 
 mod advert;
+pub mod ah;
 mod announce;
 mod checksum;
 mod decode;

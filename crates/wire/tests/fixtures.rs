@@ -1,6 +1,7 @@
 //! Decodes every VRRP packet of every capture in `pcap-fixtures/` (real keepalived and FRR
 //! adverts), compares every field with the expected decode cross-checked against tshark, and
 //! re-encodes each advert byte for byte, checksum included, in the flavour the decoder found.
+//! keepalived's AH adverts are re-built as whole IPv4 packets, ICV included, from their key.
 
 use std::fs::File;
 use std::net::IpAddr;
@@ -24,6 +25,34 @@ fn captures() -> Vec<PathBuf> {
     found
 }
 
+/// The `auth_pass` of the AH capture (`capture.sh`'s keepalived-v2-ah scenario).
+const AH_FIXTURE_KEY: &[u8] = b"SECUREUN";
+
+/// The AH fields of an AH-protected IPv4 packet, as JSON keys, and whether rebuilding the packet
+/// with vipd's encoder (the capture's IP ID, TTL and sequence number) gives the same bytes.
+fn ah_fields(ip: &[u8], advert: &Advert) -> (serde_json::Map<String, Value>, bool) {
+    let header_len = usize::from(ip[0] & 0x0f) * 4;
+    let ah = ah::AhHeader::parse(&ip[header_len..]).unwrap();
+    let mut fields = serde_json::Map::new();
+    fields.insert("ah_spi".into(), ah.spi.into());
+    fields.insert("ah_sequence".into(), ah.sequence.into());
+    let icv: String = ah.icv.iter().map(|b| format!("{b:02x}")).collect();
+    fields.insert("ah_icv".into(), icv.into());
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let send = ah::AhSend {
+        src: std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        dst: std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        ttl: ip[8],
+        ip_id: u16::from_be_bytes([ip[4], ip[5]]),
+        sequence: ah.sequence,
+        unicast: false,
+    };
+    let mut rebuilt = bytes::BytesMut::new();
+    let key = ah::AhKey::from_auth_pass(AH_FIXTURE_KEY);
+    ah::encode_ipv4_ah_packet(advert, &key, &send, &mut rebuilt).unwrap();
+    (fields, rebuilt[..] == ip[..total])
+}
+
 /// One decoded VRRP packet, in the shape of the expected JSON.
 struct Decoded {
     frame: usize,
@@ -43,9 +72,11 @@ fn decode_capture(path: &Path) -> Vec<Decoded> {
         let Some(found) = vrrp_in_frame(link, &packet.data) else {
             continue;
         };
+        let mut ah_packet = None;
         let (src, dst, ttl, message, inspection): (IpAddr, IpAddr, u8, Vec<u8>, Inspection) =
             match found.expect("fixture frames are complete") {
                 VrrpInFrame::Ipv4(ip) => {
+                    ah_packet = (ip[9] == IPPROTO_AH).then(|| ip.to_vec());
                     let (header, message) = split_ipv4_packet(ip).unwrap();
                     let (_, inspection) =
                         inspect_ipv4_packet(ip, DecodeOptions::MULTICAST).unwrap();
@@ -87,7 +118,7 @@ fn decode_capture(path: &Path) -> Vec<Decoded> {
             _ => Value::Null,
         };
         let reencoded = encode(&advert, flavour, src, dst).unwrap();
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "frame": frame,
             "time": format!("{}.{:06}", packet.timestamp.as_secs(), packet.timestamp.subsec_micros()),
             "family": Family::of(&src).number(),
@@ -106,10 +137,16 @@ fn decode_capture(path: &Path) -> Vec<Decoded> {
             "addresses": inspection.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "auth_string": auth_string,
         });
+        let mut reencoded_matches = reencoded[..] == message[..];
+        if let Some(ip) = &ah_packet {
+            let (fields, rebuilt_matches) = ah_fields(ip, &advert);
+            value.as_object_mut().unwrap().extend(fields);
+            reencoded_matches &= rebuilt_matches;
+        }
         decoded.push(Decoded {
             frame,
             value,
-            reencoded_matches: reencoded[..] == message[..],
+            reencoded_matches,
         });
     }
     decoded
@@ -166,5 +203,37 @@ fn every_fixture_decodes_as_tshark_says_and_reencodes_byte_for_byte() {
     eprintln!(
         "{} captures, {packets_checked} VRRP packets compared",
         captures.len()
+    );
+}
+
+/// The known vector: every AH advert keepalived 2.2.7 sent in the capture carries the ICV vipd
+/// computes from `auth_pass`, and another key fails every one of them.
+#[test]
+fn keepalived_ah_adverts_carry_the_icv_vipd_computes() {
+    let path = fixture_dir().join("keepalived-v2-ah.pcap");
+    let mut reader = PcapReader::new(File::open(&path).unwrap()).unwrap();
+    let link = LinkType::from_pcap(u32::from(reader.header().datalink)).unwrap();
+    let key = ah::AhKey::from_auth_pass(AH_FIXTURE_KEY);
+    let wrong = ah::AhKey::from_auth_pass(b"SECUREUM");
+    let mut sequence = ah::AhSequence::new();
+    let mut verified = 0;
+    while let Some(packet) = reader.next_packet() {
+        let packet = packet.unwrap();
+        let Some(Ok(VrrpInFrame::Ipv4(ip))) = vrrp_in_frame(link, &packet.data) else {
+            continue;
+        };
+        let header = ah::verify_ipv4_packet(&key, ip, false).unwrap();
+        assert_eq!(
+            ah::verify_ipv4_packet(&wrong, ip, false),
+            Err(ah::AhError::Icv)
+        );
+        // Both routers' adverts form one rising sequence: the backup continued the master's.
+        sequence.check_received(header.sequence).unwrap();
+        verified += 1;
+    }
+    assert!(
+        verified >= 8,
+        "only {verified} AH adverts in {}",
+        path.display()
     );
 }

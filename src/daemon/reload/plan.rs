@@ -53,11 +53,17 @@ fn rebuild_reason(old: &config::Instance, new: &config::Instance) -> Option<&'st
         Some("use_vmac or vmac_xmit_base changed")
     } else if old.unicast_peers != new.unicast_peers || old.unicast_src_ip != new.unicast_src_ip {
         Some("unicast_peer or unicast_src_ip changed")
+    } else if is_ah(old) != is_ah(new) {
+        Some("auth_type AH added or removed (its adverts use another IP protocol)")
     } else if old.dont_track_primary != new.dont_track_primary {
         Some("dont_track_primary changed")
     } else {
         None
     }
+}
+
+fn is_ah(instance: &config::Instance) -> bool {
+    matches!(instance.authentication, Some(config::Authentication::Ah(_)))
 }
 
 /// Decides each instance's fate, old instances first (file order), then the added ones.
@@ -218,6 +224,30 @@ mod tests {
         assert_eq!(
             fate(&plan(&old, &new), "A"),
             &Fate::Restarted("virtual_router_id changed".into())
+        );
+    }
+
+    #[test]
+    fn plan_restarts_an_instance_that_takes_up_or_drops_ah_but_not_one_changing_its_key() {
+        let v2 = |auth: &str| {
+            parse(&format!(
+                "vrrp_instance:\n  A: {{interface: eth0, virtual_router_id: 1, \
+                 virtual_ipaddress: [192.0.2.1/24]{auth}}}\n"
+            ))
+        };
+        let ah = |key: &str| format!(", authentication: {{auth_type: AH, auth_pass: {key}}}");
+        let pass = ", authentication: {auth_type: PASS, auth_pass: k1}";
+        assert!(matches!(
+            fate(&plan(&v2(pass), &v2(&ah("k1"))), "A"),
+            Fate::Restarted(reason) if reason.contains("auth_type AH")
+        ));
+        assert!(matches!(
+            fate(&plan(&v2(&ah("k1")), &v2("")), "A"),
+            Fate::Restarted(_)
+        ));
+        assert_eq!(
+            fate(&plan(&v2(&ah("k1")), &v2(&ah("k2"))), "A"),
+            &Fate::Changed
         );
     }
 

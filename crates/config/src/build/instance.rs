@@ -199,43 +199,42 @@ fn read_authentication(cx: &mut Cx, block: &Key) -> Option<At<Authentication>> {
         cx.error(block.pos, &block.path, "auth_type is required (PASS or AH)");
         return None;
     };
-    match kind.to_ascii_uppercase().as_str() {
-        "PASS" => {
-            let Some((pass, pass_pos, pass_path)) = auth_pass else {
-                cx.error(block.pos, &block.path, "auth_type PASS needs auth_pass");
-                return None;
-            };
-            let mut bytes = pass.into_bytes();
-            if bytes.len() > 8 {
-                bytes.truncate(8);
-                cx.warn(
-                    pass_pos,
-                    &pass_path,
-                    format!(
-                        "only the first 8 characters are sent (\"{}\"), as keepalived does",
-                        String::from_utf8_lossy(&bytes)
-                    ),
-                );
-            }
-            Some(at(Authentication::Pass(bytes), block))
-        }
-        "AH" => {
-            cx.error(
-                type_pos,
-                &type_path,
-                "auth_type AH (IPsec AH) is not supported by vipd; use PASS or no authentication",
-            );
-            None
-        }
-        _ => {
-            cx.error(
-                type_pos,
-                &type_path,
-                format!("\"{kind}\" is not PASS or AH"),
-            );
-            None
-        }
+    let upper = kind.to_ascii_uppercase();
+    if upper != "PASS" && upper != "AH" {
+        cx.error(
+            type_pos,
+            &type_path,
+            format!("\"{kind}\" is not PASS or AH"),
+        );
+        return None;
     }
+    let Some((pass, pass_pos, pass_path)) = auth_pass else {
+        cx.error(
+            block.pos,
+            &block.path,
+            format!("auth_type {upper} needs auth_pass"),
+        );
+        return None;
+    };
+    let mut bytes = pass.into_bytes();
+    if bytes.len() > 8 {
+        bytes.truncate(8);
+        let used_as = if upper == "AH" { "key" } else { "password" };
+        cx.warn(
+            pass_pos,
+            &pass_path,
+            format!(
+                "only the first 8 characters are the {used_as} (\"{}\"), as keepalived does",
+                String::from_utf8_lossy(&bytes)
+            ),
+        );
+    }
+    let authentication = if upper == "AH" {
+        Authentication::Ah(bytes)
+    } else {
+        Authentication::Pass(bytes)
+    };
+    Some(at(authentication, block))
 }
 
 const VIP_FIELDS: &[(&str, FieldKind)] = &[

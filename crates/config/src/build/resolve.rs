@@ -37,6 +37,7 @@ pub(super) fn resolve_instance(
     let accept = accept_mode(cx, &raw, priority, global);
     check_unicast_families(cx, &raw, family);
     let authentication = authentication(cx, raw.authentication.take(), version);
+    let state = ah_initial_state(cx, &raw, &authentication, state, priority);
     let vmac = vmac(cx, &raw, vrid.value, &interface);
     if global.vrrp_strict {
         strict_mode(cx, block, &raw, authentication.is_some(), priority);
@@ -332,6 +333,31 @@ fn authentication(
         }
         other => other,
     }
+}
+
+/// keepalived starts an AH instance as BACKUP unless it owns the addresses: it must hear the
+/// master's sequence number before it may send its own.
+fn ah_initial_state(
+    cx: &mut Cx,
+    raw: &RawInstance,
+    authentication: &Option<At<Authentication>>,
+    state: InitialState,
+    priority: u8,
+) -> InitialState {
+    let is_ah = authentication
+        .as_ref()
+        .is_some_and(|a| matches!(a.value, Authentication::Ah(_)));
+    if !is_ah || state != InitialState::Master || priority == 255 {
+        return state;
+    }
+    if let Some(s) = &raw.state {
+        cx.warn(
+            s.pos,
+            &s.path,
+            "starting as BACKUP: with auth_type AH keepalived lets only the address owner (priority 255) start as MASTER, since a router must hear the current AH sequence number first",
+        );
+    }
+    InitialState::Backup
 }
 
 /// `use_vmac` and `vmac_xmit_base`.
