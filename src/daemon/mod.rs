@@ -10,11 +10,12 @@
 //! - [`tracking`]: vrrp_script / track_file / track_process verdicts → routers;
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket, whose
 //!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
-//!   spawned beside it).
+//!   spawned beside it); [`control_socket`]: binding it 0600 race-free, accepting with backoff.
 
 mod apply;
 mod attach;
 pub mod control;
+mod control_socket;
 pub mod effects;
 mod event;
 pub mod instance;
