@@ -6,6 +6,7 @@ mod daemon_notify;
 mod daemon_reload;
 mod daemon_support;
 mod daemon_v2_v6_unicast;
+mod daemon_watchdog;
 mod gateway_dynamic;
 mod gateway_failover;
 mod gateway_support;

@@ -10,7 +10,8 @@
 //! - [`tracking`]: vrrp_script / track_file / track_process verdicts → routers;
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket, whose
 //!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
-//!   spawned beside it); [`control_socket`]: binding it 0600 race-free, accepting with backoff.
+//!   spawned beside it); [`control_socket`]: binding it 0600 race-free, accepting with backoff;
+//! - [`watchdog`]: systemd's `WatchdogSec=`, fed from the loop.
 
 mod apply;
 mod attach;
@@ -30,6 +31,7 @@ mod snapshot;
 mod startup;
 mod tracking;
 mod transmit;
+mod watchdog;
 mod worker;
 
 use std::path::Path;
