@@ -18,6 +18,7 @@ mod interop_util;
 mod interop_vmac;
 mod lab;
 mod lab_selftest;
+mod least_privilege;
 mod metrics_http;
 mod metrics_prometheus;
 mod track_fixtures;
