@@ -35,6 +35,8 @@ if ! command -v cargo >/dev/null; then
   [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
+# scripts/package.sh (and the test that builds the .deb) package with cargo-deb.
+command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
 modprobe macvlan 2>/dev/null || true
 modprobe veth 2>/dev/null || true
