@@ -211,3 +211,27 @@ fn least_privilege_without_net_admin_names_it() {
 fn least_privilege_without_net_raw_names_it() {
     assert_names_missing_capability("least_privilege_no_raw", "+net_admin", "CAP_NET_RAW");
 }
+
+#[test]
+fn least_privilege_script_user_switch_without_cap_setuid_names_it() {
+    let lab = Lab::new("least_privilege_script_user");
+    let a = lab.add_node("gw-a");
+    a.add_addr("192.0.2.1/24");
+    let yaml = gateway_config(false, GatewayOptions::default());
+    assert_eq!(yaml.matches("    virtual_router_id: 60\n").count(), 1);
+    let yaml = yaml
+        .replacen("global_defs:\n", "global_defs:\n  script_user: root\n", 1)
+        .replacen(
+            "    virtual_router_id: 60\n",
+            "    virtual_router_id: 60\n    notify_master: /bin/true\n",
+            1,
+        );
+    let vipd = start_unprivileged(&a, &yaml, "+net_admin,+net_raw");
+    wait_gw_state(&vipd, "gw-a", "MASTER", Duration::from_secs(5));
+    wait_for(
+        Duration::from_secs(3),
+        "a notify failure naming CAP_SETUID",
+        || vipd.log().contains("CAP_SETUID"),
+    );
+    assert!(vipd.log().contains("as root"), "{}", vipd.log());
+}
