@@ -9,7 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping nftables
-          tcpdump tshark keepalived frr python3 procps kmod dnsmasq-base openssl prometheus chromium)
+          tcpdump tshark keepalived frr python3 procps kmod dnsmasq-base openssl prometheus chromium
+          man-db systemd)  # man-db, systemd: tests/package.rs renders the man page, verifies the unit
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
