@@ -679,6 +679,17 @@ impl Node {
 
     /// Writes `yaml` to the lab dir and starts `vipd run` with its own runtime dir.
     pub fn start_vipd(&self, yaml: &str) -> VipdProc {
+        self.start_vipd_wrapped(yaml, &[], None)
+    }
+
+    /// [`Node::start_vipd`] with `wrapper` (e.g. `env …` or `setpriv …`) in front of the vipd
+    /// command, and the runtime dir given to `runtime_owner` (uid, gid) when there is one.
+    pub fn start_vipd_wrapped(
+        &self,
+        yaml: &str,
+        wrapper: &[&str],
+        runtime_owner: Option<(u32, u32)>,
+    ) -> VipdProc {
         let id = self.shared.next_id();
         let config = self
             .shared
@@ -687,17 +698,20 @@ impl Node {
         let runtime_dir = self.shared.dir.join(format!("{}-run-{id}", self.name));
         fs::write(&config, yaml).expect("write vipd config");
         fs::create_dir_all(&runtime_dir).expect("create runtime dir");
-        let proc = self.spawn_labelled(
-            "vipd",
-            &[
-                vipd_binary(),
-                "run",
-                "-c",
-                path_str(&config),
-                "--runtime-dir",
-                path_str(&runtime_dir),
-            ],
-        );
+        if let Some((uid, gid)) = runtime_owner {
+            std::os::unix::fs::chown(&runtime_dir, Some(uid), Some(gid))
+                .expect("chown runtime dir");
+        }
+        let mut argv: Vec<&str> = wrapper.to_vec();
+        argv.extend([
+            vipd_binary(),
+            "run",
+            "-c",
+            path_str(&config),
+            "--runtime-dir",
+            path_str(&runtime_dir),
+        ]);
+        let proc = self.spawn_labelled("vipd", &argv);
         VipdProc {
             proc,
             netns: self.netns.clone(),

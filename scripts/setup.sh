@@ -10,7 +10,8 @@ fi
 
 packages=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping nftables
           tcpdump tshark keepalived frr python3 procps kmod dnsmasq-base openssl prometheus chromium
-          bind9 bind9-dnsutils)
+          bind9 bind9-dnsutils
+          man-db systemd)  # man-db, systemd: tests/package.rs renders the man page, verifies the unit
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,6 +39,8 @@ if ! command -v cargo >/dev/null; then
   [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
+# scripts/package.sh (and the test that builds the .deb) package with cargo-deb.
+command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
 modprobe macvlan 2>/dev/null || true
 modprobe veth 2>/dev/null || true

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +50,12 @@ enum Command {
     },
     /// Print VRRP packets read from a pcap file or captured on an interface.
     Sniff(vipd::sniff::SniffArgs),
+    /// Print a shell completion script (what the package installs).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page vipd(8) in roff (what the package installs).
+    #[command(hide = true)]
+    Manpage,
 }
 
 fn main() {
@@ -63,6 +69,20 @@ fn main() {
         Command::Status { runtime_dir, json } => vipd::cli::print_status(&runtime_dir, json),
         Command::Reload { runtime_dir } => vipd::cli::request_reload(&runtime_dir),
         Command::Sniff(args) => vipd::sniff::run(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "vipd", &mut std::io::stdout());
+            0
+        }
+        Command::Manpage => {
+            let page = clap_mangen::Man::new(Cli::command()).section("8");
+            match page.render(&mut std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("vipd manpage: {e}");
+                    1
+                }
+            }
+        }
     };
     std::process::exit(code);
 }

@@ -3,12 +3,12 @@
 //! connection. The HTTP listener's requests travel on the same channel to the loop.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 
 use super::main_loop::Daemon;
@@ -61,9 +61,13 @@ pub fn socket_path(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join(SOCKET_NAME)
 }
 
-/// Binds the control socket (replacing a stale one) and serves it until the runtime ends.
+/// Binds the control socket (replacing a stale one, mode 0600 before it is reachable) and serves
+/// it until the runtime ends.
 pub fn serve(runtime_dir: &Path, requests: mpsc::Sender<ControlRequest>) -> io::Result<()> {
-    std::fs::create_dir_all(runtime_dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(runtime_dir)?;
     let path = socket_path(runtime_dir);
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(&path).is_ok() {
@@ -74,19 +78,19 @@ pub fn serve(runtime_dir: &Path, requests: mpsc::Sender<ControlRequest>) -> io::
         }
         std::fs::remove_file(&path)?;
     }
-    let listener = UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
+    let listener = std::sync::Arc::new(super::control_socket::bind_private(&path)?);
+    tokio::spawn(super::control_socket::accept_loop(
+        move || {
+            let listener = listener.clone();
+            async move { listener.accept().await.map(|(stream, _)| stream) }
+        },
+        move |stream| {
             let requests = requests.clone();
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(ANSWER_TIMEOUT, answer(stream, requests)).await;
             });
-        }
-    });
+        },
+    ));
     Ok(())
 }
 

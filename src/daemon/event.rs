@@ -25,4 +25,6 @@ pub enum Event {
     Reload,
     /// SIGTERM or SIGINT.
     Terminate,
+    /// systemd's watchdog is due to be fed.
+    Watchdog,
 }

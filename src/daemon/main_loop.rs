@@ -61,6 +61,8 @@ pub struct Daemon {
     pub(super) pending_reload: Option<PendingReload>,
     pub(super) queued_reloads: Vec<Option<tokio::sync::oneshot::Sender<ReloadReport>>>,
     pub(super) shutting_down: bool,
+    /// systemd's watchdog, fed from this loop (None unless the unit sets WatchdogSec=).
+    pub(super) watchdog: Option<super::watchdog::Watchdog>,
 }
 
 struct Signals {
@@ -151,6 +153,11 @@ impl Daemon {
             }
             Event::Track(update) => self.on_track_update(update),
             Event::Terminate => self.begin_shutdown(),
+            Event::Watchdog => {
+                if let Some(watchdog) = self.watchdog.as_mut() {
+                    watchdog.feed();
+                }
+            }
         }
     }
 
@@ -175,6 +182,8 @@ impl Daemon {
             _ = signals.terminate.recv(), if !terminating => Event::Terminate,
             _ = signals.interrupt.recv(), if !terminating => Event::Terminate,
             _ = signals.hangup.recv() => Event::Reload,
+            // Ahead of the packets: a flood must not starve it into a restart.
+            _ = super::watchdog::due(&mut self.watchdog) => Event::Watchdog,
             (socket, result) = packets => Event::Packets { socket, result },
             _ = self.timer.expired() => Event::Deadline,
             Some(event) = net_event => Event::Net(event),

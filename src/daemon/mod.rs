@@ -11,12 +11,14 @@
 //! - [`tracking`]: vrrp_script / track_file / track_process verdicts → routers;
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket, whose
 //!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
-//!   spawned beside it).
+//!   spawned beside it); [`control_socket`]: binding it 0600 race-free, accepting with backoff;
+//! - [`watchdog`]: systemd's `WatchdogSec=`, fed from the loop.
 
 mod ah;
 mod apply;
 mod attach;
 pub mod control;
+mod control_socket;
 pub mod effects;
 mod event;
 pub mod instance;
@@ -32,6 +34,7 @@ mod startup;
 mod tracking;
 mod transmit;
 mod vip_ledger;
+mod watchdog;
 mod worker;
 
 use std::path::Path;

@@ -84,6 +84,7 @@ impl Daemon {
             pending_reload: None,
             queued_reloads: Vec::new(),
             shutting_down: false,
+            watchdog: super::watchdog::Watchdog::from_env(),
             config,
         };
         daemon.sync_trackers(false);

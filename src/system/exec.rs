@@ -419,7 +419,13 @@ fn start_shell(policy: &ScriptPolicy, command: &Command) -> Result<Started, NotR
         .args(&command.args);
     let mut child = prepare(&mut shell, policy, command.keep_stderr)
         .spawn()
-        .map_err(|e| Outcome::SpawnFailed(format!("/bin/sh as {}: {e}", policy.user)))?;
+        .map_err(|e| {
+            Outcome::SpawnFailed(format!(
+                "/bin/sh as {}: {e}{}",
+                policy.user,
+                why_not(policy, &e)
+            ))
+        })?;
     let stderr = child.stderr.take();
     Ok((child, stderr))
 }
@@ -455,6 +461,14 @@ fn start_program(
             Ok((child, stderr))
         }
         Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => return None,
+        // EPERM, unlike a file's EACCES, is setuid/setgid refused: say which capability.
+        Err(e) if !why_not(policy, &e).is_empty() => Err(Outcome::SpawnFailed(format!(
+            "{} as {}: {e}{}",
+            path.display(),
+            policy.user,
+            why_not(policy, &e)
+        ))
+        .into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(as_shell(127, format!("{}: not found", path.display())))
         }
@@ -466,6 +480,18 @@ fn start_program(
             Err(Outcome::SpawnFailed(format!("{} as {}: {e}", path.display(), policy.user)).into())
         }
     })
+}
+
+/// Why a command could not start as `policy`'s user, when the answer is a missing capability.
+fn why_not(policy: &ScriptPolicy, e: &std::io::Error) -> &'static str {
+    let switches = policy.uid != nix::unistd::getuid().as_raw()
+        || policy.gid != nix::unistd::getgid().as_raw();
+    if switches && e.raw_os_error() == Some(libc::EPERM) {
+        " (running scripts as another user needs CAP_SETUID and CAP_SETGID: add them to the \
+         unit's CapabilityBoundingSet, or set script_user to vipd's own user)"
+    } else {
+        ""
+    }
 }
 
 /// What every command gets: stdin and stdout on /dev/null, stderr piped when kept, its own

@@ -2,13 +2,22 @@
 //! unless configured otherwise) with a set of IPv4 VIPs (`vips`) and one of IPv6 VIPs (`vips6`),
 //! an `in` chain (hook input, priority -1) dropping traffic to them and an `out` chain (hook
 //! output, priority -1) dropping traffic from them, IPv6 neighbour discovery always accepted
-//! first. Driven through `nft -j -f -` with JSON built here; the table is ours alone.
+//! first. Driven through `nft -j -f -` with documents typed by the `nftables` crate's schema
+//! (the runner stays ours: it keeps nft's stderr, which tells a missing capability apart); the
+//! table is ours alone.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
-use serde_json::{json, Value};
+use nftables::expr::{Expression, NamedExpression, Payload, PayloadField, SetItem};
+use nftables::schema::{
+    Chain, Element, NfCmd, NfListObject, NfObject, Nftables, Rule, Set, SetType, SetTypeValue,
+    Table,
+};
+use nftables::stmt::{Match, Operator, Statement};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use crate::system::error::SystemError;
 
@@ -22,6 +31,15 @@ const ND_TYPES: [&str; 5] = [
     "nd-neighbor-advert",
     "nd-redirect",
 ];
+
+/// The set holding `vip`'s family.
+fn set_name(vip: IpAddr) -> &'static str {
+    if vip.is_ipv4() {
+        "vips"
+    } else {
+        "vips6"
+    }
+}
 
 /// Our nftables table.
 #[derive(Debug, Clone)]
@@ -72,39 +90,56 @@ impl NftTable {
     /// (Re)creates the table with empty sets and its chains, in one transaction; a table of the
     /// same name left by a crash is replaced.
     pub async fn ensure_table(&self) -> Result<(), SystemError> {
-        let t = &self.name;
         let mut commands = vec![
             // Adding first makes the delete succeed whether or not a stale table exists.
-            json!({"add": {"table": {"family": "inet", "name": t}}}),
-            json!({"delete": {"table": {"family": "inet", "name": t}}}),
-            json!({"add": {"table": {"family": "inet", "name": t}}}),
-            json!({"add": {"set": {"family": "inet", "table": t, "name": "vips", "type": "ipv4_addr"}}}),
-            json!({"add": {"set": {"family": "inet", "table": t, "name": "vips6", "type": "ipv6_addr"}}}),
+            NfCmd::Add(NfListObject::Table(self.table())),
+            NfCmd::Delete(NfListObject::Table(self.table())),
+            NfCmd::Add(NfListObject::Table(self.table())),
         ];
-        for (chain, hook, field) in [("in", "input", "daddr"), ("out", "output", "saddr")] {
-            commands.push(json!({"add": {"chain": {
-                "family": "inet", "table": t, "name": chain,
-                "type": "filter", "hook": hook, "prio": -1, "policy": "accept"
-            }}}));
-            commands.push(rule(
-                t,
+        for (name, set_type) in [("vips", SetType::Ipv4Addr), ("vips6", SetType::Ipv6Addr)] {
+            commands.push(NfCmd::Add(NfListObject::Set(Box::new(Set {
+                family: NfFamily::INet,
+                table: self.name.as_str().into(),
+                name: name.into(),
+                set_type: SetTypeValue::Single(set_type),
+                ..Set::default()
+            }))));
+        }
+        for (chain, hook, field) in [
+            ("in", NfHook::Input, "daddr"),
+            ("out", NfHook::Output, "saddr"),
+        ] {
+            commands.push(NfCmd::Add(NfListObject::Chain(Chain {
+                family: NfFamily::INet,
+                table: self.name.as_str().into(),
+                name: chain.into(),
+                _type: Some(NfChainType::Filter),
+                hook: Some(hook),
+                prio: Some(-1),
+                policy: Some(NfChainPolicy::Accept),
+                ..Chain::default()
+            })));
+            commands.push(self.rule(
                 chain,
                 vec![
-                    json!({"match": {"op": "==",
-                        "left": {"payload": {"protocol": "icmpv6", "field": "type"}},
-                        "right": {"set": ND_TYPES}}}),
-                    json!({"accept": null}),
+                    matches(
+                        payload("icmpv6", "type"),
+                        Expression::Named(NamedExpression::Set(
+                            ND_TYPES
+                                .iter()
+                                .map(|t| SetItem::Element(Expression::String((*t).into())))
+                                .collect(),
+                        )),
+                    ),
+                    Statement::Accept(None),
                 ],
             ));
             for (protocol, set) in [("ip", "@vips"), ("ip6", "@vips6")] {
-                commands.push(rule(
-                    t,
+                commands.push(self.rule(
                     chain,
                     vec![
-                        json!({"match": {"op": "==",
-                            "left": {"payload": {"protocol": protocol, "field": field}},
-                            "right": set}}),
-                        json!({"drop": null}),
+                        matches(payload(protocol, field), Expression::String(set.into())),
+                        Statement::Drop(None),
                     ],
                 ));
             }
@@ -114,18 +149,22 @@ impl NftTable {
 
     /// Puts `vip` in its family's set (traffic to and from it is dropped); already there is fine.
     pub async fn add_vip(&self, vip: IpAddr) -> Result<(), SystemError> {
-        let element = self.element(vip);
-        self.apply(&format!("add {vip}"), vec![json!({"add": element})])
-            .await
+        self.apply(
+            &format!("add {vip}"),
+            vec![NfCmd::Add(NfListObject::Element(self.element(vip)))],
+        )
+        .await
     }
 
     /// Takes `vip` out of its set; already absent is fine.
     pub async fn remove_vip(&self, vip: IpAddr) -> Result<(), SystemError> {
-        let element = self.element(vip);
         // add-then-delete in one transaction: deleting an absent element would fail.
         self.apply(
             &format!("remove {vip}"),
-            vec![json!({"add": element.clone()}), json!({"delete": element})],
+            vec![
+                NfCmd::Add(NfListObject::Element(self.element(vip))),
+                NfCmd::Delete(NfListObject::Element(self.element(vip))),
+            ],
         )
         .await
     }
@@ -134,22 +173,27 @@ impl NftTable {
     pub async fn vips(&self) -> Result<Vec<IpAddr>, SystemError> {
         let mut found = Vec::new();
         for set in ["vips", "vips6"] {
+            let op = format!("list set {set}");
             let out = self
                 .run(
-                    &format!("list set {set}"),
+                    &op,
                     vec!["-j", "list", "set", "inet", &self.name, set],
                     None,
                 )
                 .await?;
-            let parsed: Value = serde_json::from_str(&out).map_err(|e| SystemError::Nft {
-                op: format!("list set {set}"),
+            let listing: Nftables = serde_json::from_str(&out).map_err(|e| SystemError::Nft {
+                op: op.clone(),
                 message: format!("unreadable JSON: {e}"),
             })?;
-            let items = parsed["nftables"].as_array().cloned().unwrap_or_default();
-            for item in items {
-                for elem in item["set"]["elem"].as_array().cloned().unwrap_or_default() {
-                    if let Some(ip) = elem.as_str().and_then(|s| s.parse().ok()) {
-                        found.push(ip);
+            for object in listing.objects.iter() {
+                let NfObject::ListObject(NfListObject::Set(set)) = object else {
+                    continue;
+                };
+                for elem in set.elem.iter().flat_map(|elems| elems.iter()) {
+                    if let Expression::String(text) = elem {
+                        if let Ok(ip) = text.parse() {
+                            found.push(ip);
+                        }
                     }
                 }
             }
@@ -159,24 +203,51 @@ impl NftTable {
 
     /// Deletes the table; already absent is fine.
     pub async fn delete_table(&self) -> Result<(), SystemError> {
-        let t = &self.name;
         self.apply(
             "delete table",
             vec![
-                json!({"add": {"table": {"family": "inet", "name": t}}}),
-                json!({"delete": {"table": {"family": "inet", "name": t}}}),
+                NfCmd::Add(NfListObject::Table(self.table())),
+                NfCmd::Delete(NfListObject::Table(self.table())),
             ],
         )
         .await
     }
 
-    fn element(&self, vip: IpAddr) -> Value {
-        let set = if vip.is_ipv4() { "vips" } else { "vips6" };
-        json!({"element": {"family": "inet", "table": self.name, "name": set, "elem": [vip.to_string()]}})
+    fn table(&self) -> Table<'_> {
+        Table {
+            family: NfFamily::INet,
+            name: self.name.as_str().into(),
+            handle: None,
+        }
     }
 
-    async fn apply(&self, op: &str, commands: Vec<Value>) -> Result<(), SystemError> {
-        let document = json!({"nftables": commands}).to_string();
+    fn rule<'a>(&'a self, chain: &'a str, expr: Vec<Statement<'a>>) -> NfCmd<'a> {
+        NfCmd::Add(NfListObject::Rule(Rule {
+            family: NfFamily::INet,
+            table: self.name.as_str().into(),
+            chain: chain.into(),
+            expr: expr.into(),
+            ..Rule::default()
+        }))
+    }
+
+    fn element(&self, vip: IpAddr) -> Element<'_> {
+        Element {
+            family: NfFamily::INet,
+            table: self.name.as_str().into(),
+            name: set_name(vip).into(),
+            elem: vec![Expression::String(vip.to_string().into())].into(),
+        }
+    }
+
+    async fn apply(&self, op: &str, commands: Vec<NfCmd<'_>>) -> Result<(), SystemError> {
+        let document = Nftables {
+            objects: Cow::Owned(commands.into_iter().map(NfObject::CmdObject).collect()),
+        };
+        let document = serde_json::to_string(&document).map_err(|e| SystemError::Nft {
+            op: op.to_string(),
+            message: format!("cannot encode the request: {e}"),
+        })?;
         self.run(op, vec!["-j", "-f", "-"], Some(document))
             .await
             .map(|_| ())
@@ -239,8 +310,23 @@ impl NftTable {
     }
 }
 
-fn rule(table: &str, chain: &str, expr: Vec<Value>) -> Value {
-    json!({"add": {"rule": {"family": "inet", "table": table, "chain": chain, "expr": expr}}})
+/// `left == right`.
+fn matches<'a>(left: Expression<'a>, right: Expression<'a>) -> Statement<'a> {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::EQ,
+    })
+}
+
+/// A header field, e.g. `ip daddr`.
+fn payload<'a>(protocol: &'a str, field: &'a str) -> Expression<'a> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: protocol.into(),
+            field: field.into(),
+        },
+    )))
 }
 
 /// nft is a short-lived child process: run it off the async threads.
@@ -258,7 +344,9 @@ async fn blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    // nft's own listing, read untyped: the assertions do not go through the schema under test.
     use crate::system::testns::TestNs;
+    use serde_json::Value;
 
     fn listed(ns: &TestNs, table: &str) -> Option<Value> {
         let out = ns.exec("nft", &["-j", "list", "table", "inet", table]);
