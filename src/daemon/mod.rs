@@ -18,6 +18,7 @@ pub mod control;
 pub mod effects;
 mod event;
 pub mod instance;
+mod link_actions;
 mod main_loop;
 mod netevents;
 mod receive;

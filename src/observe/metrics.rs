@@ -49,6 +49,7 @@ use vipd_wire::WireError;
 
 use super::snapshot::{state_name, InstanceSnapshot, Snapshot, VipSnapshot};
 
+mod hooks;
 mod vipd;
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct Snapshot {
     /// Every `vrrp_script` that runs (those some instance or sync group tracks), once however
     /// many instances track it, by name.
     pub scripts: Vec<ScriptSnapshot>,
+    /// What conntrackd integrations and link actions did.
+    pub hooks: super::hooks::HooksStatus,
 }
 
 /// One running `vrrp_script` (a command or a built-in check), daemon-wide.
@@ -142,6 +144,7 @@ impl Snapshot {
                 .collect(),
             errors: self.errors.clone(),
             last_reload: self.last_reload.clone(),
+            hooks: self.hooks.clone(),
         }
     }
 }
@@ -290,6 +293,7 @@ impl Snapshot {
             last_reload: None,
             instances,
             scripts,
+            hooks: Default::default(),
         }
     }
 }
@@ -417,6 +421,7 @@ mod tests {
             errors: vec![],
             last_reload: None,
             scripts: vec![],
+            hooks: Default::default(),
             instances: vec![InstanceSnapshot {
                 name: "VI_1".into(),
                 interface: "eth0".into(),

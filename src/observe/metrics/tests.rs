@@ -226,6 +226,7 @@ fn known() -> Snapshot {
                 running: None,
             },
         ],
+        hooks: Default::default(),
     }
 }
 
