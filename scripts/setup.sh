@@ -9,13 +9,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping nftables
-          tcpdump tshark keepalived frr python3 procps kmod dnsmasq-base openssl prometheus chromium)
+          tcpdump tshark keepalived frr python3 procps kmod dnsmasq-base openssl prometheus chromium
+          conntrackd conntrack)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  # Keep packaged daemons (keepalived, frr, prometheus) from starting in the root namespace on
+  # Keep packaged daemons (keepalived, frr, prometheus, conntrackd) from starting in the root namespace on
   # install: the tests start their own copies inside namespaces.
   policy=/usr/sbin/policy-rc.d
   had_policy=0; [ -e "$policy" ] && had_policy=1
@@ -28,6 +29,7 @@ fi
 # Debian's frr package enables zebra via systemd on some installs; the tests never want it in the root namespace.
 if command -v systemctl >/dev/null && systemctl is-active --quiet frr 2>/dev/null; then systemctl stop frr || true; fi
 if command -v systemctl >/dev/null && systemctl is-active --quiet keepalived 2>/dev/null; then systemctl stop keepalived || true; fi
+if command -v systemctl >/dev/null && systemctl is-active --quiet conntrackd 2>/dev/null; then systemctl stop conntrackd || true; fi
 # Debian's prometheus (its promtool checks conf/prometheus; the lab test starts its own server).
 if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then systemctl stop prometheus || true; fi
 
