@@ -98,3 +98,45 @@ impl HooksStatus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_names_each_integration_its_steps_and_the_last_failure() {
+        let hooks = HooksStatus {
+            conntrackd: vec![ConntrackdStatus {
+                subject: "INSTANCE VI_gateway".into(),
+                mode: "ftfw".into(),
+                sequences: 2,
+                steps: vec![StepCount {
+                    step: "commit".into(),
+                    succeeded: 1,
+                    failed: 1,
+                }],
+                last_state: Some("MASTER".into()),
+                last_duration_ms: Some(12.0),
+                last_error: Some("commit: timed out".into()),
+                last_error_at: Some(1.0),
+            }],
+            link_actions: vec![LinkActionStatus {
+                interface: "wan".into(),
+                applied: 3,
+                failed: 1,
+                last: Some("up".into()),
+                last_error: Some("no such interface".into()),
+                last_error_at: Some(1.0),
+            }],
+        };
+        let mut text = String::new();
+        hooks.render_text(&mut text);
+        assert_eq!(
+            text,
+            "conntrackd (ftfw) for INSTANCE VI_gateway: 2 sequence(s), last MASTER in 12 ms; steps ok/run: commit 1/2\n  last failure: commit: timed out\nlink action wan: 3 applied, 1 failed, last set up; last failure: no such interface\n"
+        );
+        let mut quiet = String::new();
+        HooksStatus::default().render_text(&mut quiet);
+        assert!(quiet.is_empty());
+    }
+}
