@@ -265,3 +265,74 @@ fn stateful_gateway_keepalived_with_primary_backup_sh_reference() {
         assert!(report.received > 0, "no stream at all: {report:?}");
     }
 }
+
+/// Rewrites `vipd`'s file and runs `vipd reload`, which must apply it.
+fn reload_with(node: &Node, vipd: &VipdProc, yaml: &str) {
+    std::fs::write(&vipd.config, yaml).expect("rewrite config");
+    let dir = vipd.runtime_dir.to_str().expect("UTF-8 lab path");
+    let out = node.try_exec(&[vipd_binary(), "reload", "--runtime-dir", dir]);
+    assert!(
+        out.status.success(),
+        "vipd reload: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn stateful_gateway_link_actions_follow_reload_and_on_stop() {
+    let lab = stateful_lab("stateful_link_reload");
+    let seed = gateway_yaml(false, &Sync::None);
+    let mut vipd = lab.a.start_vipd(&seed);
+    wait_gw_state(&vipd, "gw-a", "MASTER", Duration::from_secs(5));
+    wait_for(Duration::from_secs(3), "wan up (on_master)", || {
+        admin_up(&lab.a, "wan")
+    });
+    // A changed list applies at once for the state the instance is in.
+    let inverted = seed.replacen("      - link_up wan\n", "      - link_down wan\n", 1);
+    assert_ne!(inverted, seed);
+    reload_with(&lab.a, &vipd, &inverted);
+    wait_for(
+        Duration::from_secs(3),
+        "wan down (changed on_master)",
+        || !admin_up(&lab.a, "wan"),
+    );
+    reload_with(&lab.a, &vipd, &seed);
+    wait_for(Duration::from_secs(3), "wan up again", || {
+        admin_up(&lab.a, "wan")
+    });
+    // No action names wan any more: it goes back to how it was found (down).
+    let without = seed.replace(
+        crate::gateway_support::SEED_LINK_ACTIONS
+            .replace("ens7", "wan")
+            .as_str(),
+        "",
+    );
+    assert_ne!(without, seed);
+    reload_with(&lab.a, &vipd, &without);
+    wait_for(
+        Duration::from_secs(3),
+        "wan released (down, as found)",
+        || !admin_up(&lab.a, "wan"),
+    );
+    let links = vipd.status()["hooks"]["link_actions"].clone();
+    assert_eq!(links[0]["interface"], "wan", "{links}");
+    assert!(links[0]["applied"].as_u64() >= Some(4), "{links}");
+    assert_eq!(links[0]["failed"].as_u64(), Some(0), "{links}");
+    // An explicit on_stop wins over "as found".
+    reload_with(
+        &lab.a,
+        &vipd,
+        &format!("{seed}    on_stop: [link_up wan]\n"),
+    );
+    wait_for(Duration::from_secs(3), "wan up (on_master)", || {
+        admin_up(&lab.a, "wan")
+    });
+    vipd.signal(SIGTERM);
+    let status = vipd.wait_exit(Duration::from_secs(5)).expect("vipd exits");
+    assert!(status.success(), "{status}");
+    assert!(
+        admin_up(&lab.a, "wan"),
+        "on_stop: [link_up wan] left wan down"
+    );
+}
