@@ -26,6 +26,9 @@ pub const INTERNET: &str = "198.51.100.1";
 const GATEWAY_A_YAML: &str = include_str!("../conf/gateway.yaml");
 const GATEWAY_B_YAML: &str = include_str!("../conf/gateway-b.yaml");
 
+/// The link actions of `conf/gateway*.yaml` (the backup's WAN down, up on master).
+pub const SEED_LINK_ACTIONS: &str = "    on_master:\n      - link_up ens7\n    on_backup:\n      - link_down ens7\n    on_fault:\n      - link_down ens7\n";
+
 /// Which of the seed's settings a test changes.
 #[derive(Clone, Copy, Debug)]
 pub struct GatewayOptions {
@@ -59,6 +62,9 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
 pub fn gateway_config(b: bool, options: GatewayOptions) -> String {
     let mut yaml = if b { GATEWAY_B_YAML } else { GATEWAY_A_YAML }.to_owned();
     yaml = replace_once(&yaml, "interface: ens6", "interface: eth0");
+    // These labs keep each gateway's own WAN up (their table 250 route lives on it); the link
+    // actions are the stateful gateway lab's business.
+    yaml = replace_once(&yaml, SEED_LINK_ACTIONS, "");
     if !options.vmac_xmit_base {
         yaml = replace_once(&yaml, "vmac_xmit_base: true", "vmac_xmit_base: false");
     }

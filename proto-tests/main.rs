@@ -23,6 +23,8 @@ mod lab_selftest;
 mod least_privilege;
 mod metrics_http;
 mod metrics_prometheus;
+mod stateful_gateway;
+mod stateful_gateway_support;
 mod track_fixtures;
 mod track_lab;
 mod track_support;

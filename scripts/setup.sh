@@ -10,14 +10,14 @@ fi
 
 packages=(build-essential pkg-config curl ca-certificates git iproute2 iputils-ping nftables
           tcpdump tshark keepalived frr python3 procps kmod dnsmasq-base openssl prometheus chromium
-          bind9 bind9-dnsutils
+          bind9 bind9-dnsutils conntrackd conntrack
           man-db systemd)  # man-db, systemd: tests/package.rs renders the man page, verifies the unit
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  # Keep packaged daemons (keepalived, frr, prometheus, named) from starting in the root namespace on
+  # Keep packaged daemons (keepalived, frr, prometheus, named, conntrackd) from starting in the root namespace on
   # install: the tests start their own copies inside namespaces.
   policy=/usr/sbin/policy-rc.d
   had_policy=0; [ -e "$policy" ] && had_policy=1
@@ -32,6 +32,7 @@ if command -v systemctl >/dev/null && systemctl is-active --quiet frr 2>/dev/nul
 if command -v systemctl >/dev/null && systemctl is-active --quiet keepalived 2>/dev/null; then systemctl stop keepalived || true; fi
 # Debian's bind9 (the DNS recipe's lab test starts its own named in a namespace).
 if command -v systemctl >/dev/null && systemctl is-active --quiet named 2>/dev/null; then systemctl stop named || true; fi
+if command -v systemctl >/dev/null && systemctl is-active --quiet conntrackd 2>/dev/null; then systemctl stop conntrackd || true; fi
 # Debian's prometheus (its promtool checks conf/prometheus; the lab test starts its own server).
 if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then systemctl stop prometheus || true; fi
 

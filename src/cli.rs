@@ -5,11 +5,15 @@ use std::path::Path;
 
 use crate::daemon::{control, nft_available};
 
-/// `vipd check`: 0 valid, 1 invalid, 2 unreadable. Touches nothing but the file.
+/// `vipd check`: 0 valid, 1 invalid, 2 unreadable. Changes nothing; looks at the programs and
+/// files the configuration names (nft, conntrackd).
 pub fn check(path: &Path) -> i32 {
     match vipd_config::load_file(path) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
+                eprintln!("warning: {warning}");
+            }
+            for warning in crate::hooks::conntrackd::check_warnings(&loaded.config) {
                 eprintln!("warning: {warning}");
             }
             if let Err(e) = nft_available(&loaded.config) {

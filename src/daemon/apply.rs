@@ -133,9 +133,13 @@ impl Daemon {
             state_name(to),
             reason
         );
-        self.hooks
+        let links = self
+            .hooks
             .on_instance_transition(&instance.cfg, to, priority);
-        self.notify_sync_group(instance.group, to);
+        let origin = format!("INSTANCE {}", instance.cfg.name);
+        let group = instance.group;
+        self.set_links(origin, links);
+        self.notify_sync_group(group, to);
     }
 
     /// Runs a `vrrp_sync_group`'s notify scripts once all its members are in `state` (the group
@@ -153,7 +157,9 @@ impl Daemon {
             return;
         }
         tracing::info!(sync_group = %cfg.name, "sync group is {}", state_name(state));
-        self.hooks.on_group_transition(cfg, state);
+        let links = self.hooks.on_group_transition(cfg, state);
+        let origin = format!("GROUP {}", cfg.name);
+        self.set_links(origin, links);
         if let Some(g) = self.registry.group_mut(group) {
             g.announced = Some(state);
         }

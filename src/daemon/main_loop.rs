@@ -126,6 +126,9 @@ impl Daemon {
                 self.on_link_deleted(ifindex);
             }
             Report::Barrier { ticket } => self.on_barrier(ticket),
+            Report::LinksSet { origin, outcomes } => {
+                self.hooks.links.on_outcomes(&origin, &outcomes)
+            }
         }
     }
 

@@ -22,6 +22,7 @@ mod control_socket;
 pub mod effects;
 mod event;
 pub mod instance;
+mod link_actions;
 mod main_loop;
 mod netevents;
 mod receive;

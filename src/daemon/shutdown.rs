@@ -22,6 +22,7 @@ impl Daemon {
     /// After the loop: the leftovers no departure took (the loop has stopped, so waiting on the
     /// kernel here delays no advert).
     pub(super) async fn finish_shutdown(&mut self) {
+        self.stop_links().await;
         for vmac in std::mem::take(&mut self.vmacs) {
             if let Err(e) = self.netlink.delete_link(vmac).await {
                 tracing::warn!("removing VMAC #{vmac}: {e}");

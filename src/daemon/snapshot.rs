@@ -9,6 +9,8 @@ use super::instance::{Instance, INTERFACE_TRACK_ID};
 use super::main_loop::Daemon;
 use super::tracking::{verdict_word, TrackedKind};
 use super::vip_ledger;
+use crate::observe::hooks::{ConntrackdStatus, HooksStatus, LinkActionStatus, StepCount};
+use crate::observe::snapshot::state_name;
 use crate::observe::snapshot::{
     InstanceSnapshot, LastRun, PeerMasterSnapshot, ScriptSnapshot, Snapshot, TrackerSnapshot,
     VipSnapshot,
@@ -101,6 +103,57 @@ impl Daemon {
             last_reload: self.last_reload.clone(),
             instances,
             scripts: self.script_snapshots(),
+            hooks: self.hooks_status(),
+        }
+    }
+
+    /// What conntrackd integrations and link actions did.
+    fn hooks_status(&self) -> HooksStatus {
+        let conntrackd = self
+            .hooks
+            .conntrackd()
+            .iter()
+            .map(|hook| {
+                let record = hook.record();
+                ConntrackdStatus {
+                    subject: hook.subject.clone(),
+                    mode: hook.settings.mode.name().to_owned(),
+                    sequences: record.sequences,
+                    steps: record
+                        .steps
+                        .iter()
+                        .map(|(step, succeeded, failed)| StepCount {
+                            step: step.name().to_owned(),
+                            succeeded: *succeeded,
+                            failed: *failed,
+                        })
+                        .collect(),
+                    last_state: record.last_sequence.map(|(s, _)| state_name(s).to_owned()),
+                    last_duration_ms: record.last_sequence.map(|(_, d)| d.as_secs_f64() * 1000.0),
+                    last_error_at: record.last_error.as_ref().map(|(_, at)| *at),
+                    last_error: record.last_error.map(|(e, _)| e),
+                }
+            })
+            .collect();
+        let link_actions = self
+            .hooks
+            .links
+            .interfaces
+            .iter()
+            .map(|(interface, c)| LinkActionStatus {
+                interface: interface.clone(),
+                applied: c.applied,
+                failed: c.failed,
+                last: c
+                    .last_up
+                    .map(|up| if up { "up" } else { "down" }.to_owned()),
+                last_error: c.last_error.as_ref().map(|(e, _)| e.clone()),
+                last_error_at: c.last_error.as_ref().map(|(_, at)| *at),
+            })
+            .collect();
+        HooksStatus {
+            conntrackd,
+            link_actions,
         }
     }
 

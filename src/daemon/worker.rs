@@ -11,9 +11,11 @@ use tokio::sync::mpsc;
 
 use super::effects::{self, MasterResources};
 use super::registry::InstanceId;
+use crate::hooks::links::LinkOutcome;
 use crate::system::error::SystemError;
 use crate::system::netlink::{AddrGenMode, IpFamily, LinkInfo, MacvlanSpec, Netlink, VmacMode};
 use crate::system::nft::NftTable;
+use vipd_config::LinkAction;
 
 /// What the loop asks of the worker.
 #[derive(Debug)]
@@ -39,6 +41,11 @@ pub enum Request {
     DeleteLink { ifindex: u32, name: String },
     /// Answered once every request sent before it has been carried out.
     Barrier { ticket: u64 },
+    /// Set links administratively up or down (link actions of `origin`, for logs).
+    SetLinks {
+        origin: String,
+        actions: Vec<LinkAction>,
+    },
 }
 
 /// How the worker answers.
@@ -64,6 +71,10 @@ pub enum Report {
     },
     Barrier {
         ticket: u64,
+    },
+    LinksSet {
+        origin: String,
+        outcomes: Vec<LinkOutcome>,
     },
 }
 
@@ -161,6 +172,34 @@ pub async fn lookup_links(netlink: &Netlink, names: &[String]) -> Vec<(String, O
     out
 }
 
+/// Sets each link up or down, reading its state first (for "as found at start").
+pub async fn set_links(netlink: &Netlink, actions: &[LinkAction]) -> Vec<LinkOutcome> {
+    let mut out = Vec::with_capacity(actions.len());
+    for action in actions {
+        let outcome = match netlink.link_by_name(&action.interface).await {
+            Err(e) => LinkOutcome {
+                action: action.clone(),
+                was_up: None,
+                error: Some(e.to_string()),
+            },
+            Ok(link) => LinkOutcome {
+                action: action.clone(),
+                was_up: Some(link.admin_up),
+                error: match link.admin_up == action.up {
+                    true => None,
+                    false => netlink
+                        .set_link_up(link.ifindex, action.up)
+                        .await
+                        .err()
+                        .map(|e| e.to_string()),
+                },
+            },
+        };
+        out.push(outcome);
+    }
+    out
+}
+
 /// Starts the worker on the current runtime.
 pub fn spawn(
     netlink: Netlink,
@@ -205,6 +244,10 @@ pub fn spawn(
                     error: netlink.delete_link(ifindex).await.err(),
                 },
                 Request::Barrier { ticket } => Report::Barrier { ticket },
+                Request::SetLinks { origin, actions } => Report::LinksSet {
+                    origin,
+                    outcomes: set_links(&netlink, &actions).await,
+                },
             };
             if report_tx.send(report).is_err() {
                 break;

@@ -1,20 +1,31 @@
-//! What runs on a transition: notify scripts and FIFOs, later conntrackd and link actions. The
-//! daemon owns one [`Hooks`] for its configuration and tells it about every instance and sync
-//! group transition; each hook starts its work in the background and never blocks the loop.
+//! What runs on a transition: notify scripts and FIFOs, conntrackd's primary-backup sequence
+//! and link actions. The daemon owns one [`Hooks`] for its configuration and tells it about every
+//! instance and sync group transition; each hook starts its work in the background and never
+//! blocks the loop. Link actions come back to the caller as a list for the daemon's worker (the
+//! rtnetlink calls are its business); their record stays here.
 
+pub mod conntrackd;
+pub mod links;
 pub mod notify;
 
 use vipd_config as config;
+use vipd_config::LinkAction;
 use vipd_router::State;
 
 use crate::system::exec::ScriptPolicy;
 
+pub use conntrackd::ConntrackdHook;
+pub use links::LinkRecord;
 pub use notify::Notifier;
 
 /// Everything that runs on a transition, for one configuration.
 #[derive(Debug, Default)]
 pub struct Hooks {
     notify: Notifier,
+    /// One per instance or sync group with a `conntrackd` block.
+    conntrackd: Vec<ConntrackdHook>,
+    /// What link actions did in this run (kept across reloads).
+    pub links: LinkRecord,
 }
 
 impl Hooks {
@@ -23,25 +34,67 @@ impl Hooks {
     pub fn new(config: &config::Config) -> Result<Hooks, String> {
         Ok(Hooks {
             notify: Notifier::new(config)?,
+            conntrackd: links::subjects(config)
+                .filter_map(|(subject, a)| {
+                    Some(ConntrackdHook::new(subject, a.conntrackd.clone()?))
+                })
+                .collect(),
+            links: LinkRecord::default(),
         })
     }
 
     /// Switches to `config`'s hooks (a reload); on an error nothing changes. A configuration
-    /// without scripts or FIFOs closes the old FIFOs.
+    /// without scripts or FIFOs closes the old FIFOs. A conntrackd integration whose subject
+    /// and settings stay the same keeps its task and its counts; the link record is kept.
     pub fn reconfigure(&mut self, config: &config::Config) -> Result<(), String> {
-        *self = Hooks::new(config)?;
+        let mut new = Hooks::new(config)?;
+        for hook in &mut new.conntrackd {
+            if let Some(k) = self
+                .conntrackd
+                .iter()
+                .position(|old| old.subject == hook.subject && old.settings == hook.settings)
+            {
+                *hook = self.conntrackd.swap_remove(k);
+            }
+        }
+        new.links = std::mem::take(&mut self.links);
+        *self = new;
         Ok(())
     }
 
-    /// `instance` entered `state` with `priority`. Must be called inside the tokio runtime.
-    pub fn on_instance_transition(&self, instance: &config::Instance, state: State, priority: u8) {
+    /// `instance` entered `state` with `priority`: its scripts and conntrackd sequence start;
+    /// the link actions to carry out are returned. Must be called inside the tokio runtime.
+    #[must_use]
+    pub fn on_instance_transition(
+        &self,
+        instance: &config::Instance,
+        state: State,
+        priority: u8,
+    ) -> Vec<LinkAction> {
         self.notify
             .on_instance_transition(instance, state, priority);
+        self.conntrackd_of(&format!("INSTANCE {}", instance.name), state);
+        links::actions_for(&instance.actions, state).to_vec()
     }
 
-    /// Every member of `group` is now in `state`. Must be called inside the tokio runtime.
-    pub fn on_group_transition(&self, group: &config::SyncGroup, state: State) {
+    /// Every member of `group` is now in `state`; the link actions to carry out are returned.
+    /// Must be called inside the tokio runtime.
+    #[must_use]
+    pub fn on_group_transition(&self, group: &config::SyncGroup, state: State) -> Vec<LinkAction> {
         self.notify.on_group_transition(group, state);
+        self.conntrackd_of(&format!("GROUP {}", group.name), state);
+        links::actions_for(&group.actions, state).to_vec()
+    }
+
+    fn conntrackd_of(&self, subject: &str, state: State) {
+        if let Some(hook) = self.conntrackd.iter().find(|h| h.subject == subject) {
+            hook.on_transition(state);
+        }
+    }
+
+    /// The conntrackd integrations, for status and metrics.
+    pub fn conntrackd(&self) -> &[ConntrackdHook] {
+        &self.conntrackd
     }
 
     /// The script policy resolved from the configuration; `None` while nothing needed one.

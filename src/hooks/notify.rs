@@ -254,6 +254,7 @@ mod tests {
             track_scripts: Vec::new(),
             track_files: Vec::new(),
             track_processes: Vec::new(),
+            actions: Default::default(),
         }
     }
 

@@ -50,6 +50,7 @@ use vipd_wire::WireError;
 
 use super::snapshot::{state_name, InstanceSnapshot, Snapshot, VipSnapshot};
 
+mod hooks;
 mod vip;
 mod vipd;
 

@@ -5,6 +5,7 @@
 //! the event loop.
 
 pub mod history;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod page;

@@ -380,6 +380,7 @@ pub(super) mod tests {
             errors: vec!["metrics_listen 127.0.0.1:9165: <taken>".into()],
             last_reload: None,
             scripts: Vec::new(),
+            hooks: Default::default(),
             instances: vec![InstanceSnapshot {
                 name: "VI_<1>".into(),
                 interface: "eth0".into(),

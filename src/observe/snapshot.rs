@@ -26,6 +26,8 @@ pub struct Snapshot {
     /// Every `vrrp_script` that runs (those some instance or sync group tracks), once however
     /// many instances track it, by name.
     pub scripts: Vec<ScriptSnapshot>,
+    /// What conntrackd integrations and link actions did.
+    pub hooks: super::hooks::HooksStatus,
 }
 
 /// One running `vrrp_script` (a command or a built-in check), daemon-wide.
@@ -172,6 +174,7 @@ impl Snapshot {
                 .collect(),
             errors: self.errors.clone(),
             last_reload: self.last_reload.clone(),
+            hooks: self.hooks.clone(),
         }
     }
 }
@@ -338,6 +341,7 @@ impl Snapshot {
             last_reload: None,
             instances,
             scripts,
+            hooks: Default::default(),
         }
     }
 }
@@ -477,6 +481,7 @@ mod tests {
             errors: vec![],
             last_reload: None,
             scripts: vec![],
+            hooks: Default::default(),
             instances: vec![InstanceSnapshot {
                 name: "VI_1".into(),
                 interface: "eth0".into(),

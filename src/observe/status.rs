@@ -16,6 +16,9 @@ pub struct StatusReport {
     /// A rejected reload stays here until a later one is applied.
     #[serde(default)]
     pub last_reload: Option<ReloadReport>,
+    /// conntrackd steps and link actions: counts and last failures.
+    #[serde(default)]
+    pub hooks: crate::observe::hooks::HooksStatus,
 }
 
 /// What a configuration reload did, as `vipd reload` prints it and status shows it.
@@ -230,6 +233,7 @@ impl StatusReport {
         if let Some(reload) = &self.last_reload {
             out.push_str(&reload.render_text());
         }
+        self.hooks.render_text(&mut out);
         for i in &self.instances {
             let _ = writeln!(
                 out,

@@ -17,6 +17,7 @@ pub enum Block {
     DnsQuery,
     TrackFile,
     TrackProcess,
+    Conntrackd,
 }
 
 impl Block {
@@ -33,6 +34,7 @@ impl Block {
             Block::DnsQuery => "the dns_query check of a vrrp_script",
             Block::TrackFile => "a track_file",
             Block::TrackProcess => "a vrrp_track_process",
+            Block::Conntrackd => "the conntrackd block of a vrrp_instance or vrrp_sync_group",
         }
     }
 
@@ -49,6 +51,7 @@ impl Block {
             Block::DnsQuery => DNS_QUERY,
             Block::TrackFile => TRACK_FILE,
             Block::TrackProcess => TRACK_PROCESS,
+            Block::Conntrackd => CONNTRACKD,
         }
     }
 
@@ -64,7 +67,8 @@ impl Block {
             | Block::HttpGet
             | Block::DnsQuery
             | Block::TrackFile
-            | Block::TrackProcess => &[],
+            | Block::TrackProcess
+            | Block::Conntrackd => &[],
         }
     }
 }
@@ -154,6 +158,11 @@ pub const INSTANCE: &[&str] = &[
     "dont_track_primary",
     "debug",
     "lvs_sync_daemon_interface",
+    "conntrackd",
+    "on_master",
+    "on_backup",
+    "on_fault",
+    "on_stop",
 ];
 
 pub const SYNC_GROUP: &[&str] = &[
@@ -167,7 +176,15 @@ pub const SYNC_GROUP: &[&str] = &[
     "track_script",
     "track_file",
     "track_process",
+    "conntrackd",
+    "on_master",
+    "on_backup",
+    "on_fault",
+    "on_stop",
 ];
+
+/// vipd's `conntrackd` block (in an instance or a sync group).
+pub const CONNTRACKD: &[&str] = &["mode", "control", "config", "binary", "timeout", "start"];
 
 /// `vrrp_script`: keepalived's keywords, then vipd's own checks (the last four).
 pub const SCRIPT: &[&str] = &[
@@ -317,7 +334,7 @@ const PREFIXED_PAIRS: &[(&str, &str)] = &[
 ];
 
 /// Every block, for lookups across blocks and for the test that each keyword has a reader.
-pub(crate) const ALL_BLOCKS: [Block; 10] = [
+pub(crate) const ALL_BLOCKS: [Block; 11] = [
     Block::Root,
     Block::GlobalDefs,
     Block::Instance,
@@ -328,6 +345,7 @@ pub(crate) const ALL_BLOCKS: [Block; 10] = [
     Block::DnsQuery,
     Block::TrackFile,
     Block::TrackProcess,
+    Block::Conntrackd,
 ];
 
 /// The message for `key` found in `block`, where vipd does not read it.

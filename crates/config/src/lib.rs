@@ -10,6 +10,7 @@
 //! the targets of vipd's built-in checks by [`probesyntax`], and misplaced keywords are
 //! explained by [`keywords`].
 
+pub mod actions;
 pub mod build;
 pub mod ipsyntax;
 pub mod keywords;
@@ -21,6 +22,7 @@ pub mod yaml;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use actions::*;
 pub use model::*;
 
 /// Where vipd looks for its configuration unless told otherwise.

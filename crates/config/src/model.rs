@@ -300,6 +300,8 @@ pub struct Instance {
     pub dont_track_primary: bool,
     /// keepalived's debug level 0..=4; kept, unused.
     pub debug: u8,
+    /// conntrackd and link actions on this instance's transitions.
+    pub actions: crate::actions::StateActions,
 }
 
 /// `use_vmac` resolved: a macvlan with the VRRP virtual MAC.
@@ -447,6 +449,8 @@ pub struct SyncGroup {
     pub track_scripts: Vec<TrackRef>,
     pub track_files: Vec<TrackRef>,
     pub track_processes: Vec<TrackRef>,
+    /// conntrackd and link actions on the group's transitions.
+    pub actions: crate::actions::StateActions,
 }
 
 /// One entry of a `track_script`, `track_file` or `track_process` list: the tracked object's

@@ -225,6 +225,7 @@ impl Daemon {
                 starting.push(self.add_group(cfg, members));
             }
         }
+        self.reapply_link_actions(&old);
         for (name, fate) in &fates {
             match fate {
                 Fate::Removed => changes.push(format!("{name}: removed")),

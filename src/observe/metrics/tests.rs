@@ -242,6 +242,7 @@ fn known() -> Snapshot {
                 running: None,
             },
         ],
+        hooks: Default::default(),
     }
 }
 

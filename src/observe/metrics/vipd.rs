@@ -69,6 +69,7 @@ pub(super) fn render(x: &mut Exposition, snapshot: &Snapshot, labels: &[Instance
         .label_raw("version", env!("CARGO_PKG_VERSION"))
         .value(1);
     reload(x, snapshot);
+    super::hooks::render(x, snapshot);
     if snapshot.instances.is_empty() {
         return;
     }

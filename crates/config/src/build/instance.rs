@@ -3,12 +3,14 @@
 
 use std::net::IpAddr;
 
+use super::actions::{check_own_interface, read_state_action};
 use super::resolve::resolve_instance;
 use super::track::{read_track_interfaces, read_track_refs, TrackDefs, TrackKind};
 use super::{
     at, entries, entry_text, found, items, read_bool, read_ip, read_seconds, read_string, read_u32,
     read_u8, read_version, unknown_key, At, Cx, FieldKind, Key,
 };
+use crate::actions::StateActions;
 use crate::ipsyntax;
 use crate::keywords::Block;
 use crate::model::*;
@@ -51,6 +53,7 @@ pub(super) struct RawInstance<'a> {
     pub(super) down_timer_adverts: Option<u8>,
     pub(super) dont_track_primary: bool,
     pub(super) debug: u8,
+    pub(super) actions: StateActions,
 }
 
 pub(super) fn read_instance(
@@ -175,8 +178,14 @@ pub(super) fn read_instance(
                     "ignored: vipd does not drive the IPVS sync daemon",
                 );
             }
+            "conntrackd" | "on_master" | "on_backup" | "on_fault" | "on_stop" => {
+                read_state_action(cx, &key, &mut raw.actions)
+            }
             _ => unknown_key(cx, Block::Instance, &key),
         }
+    }
+    if let Some(interface) = &raw.interface {
+        check_own_interface(cx, block, &raw.actions, interface);
     }
     resolve_instance(cx, block, raw, global)
 }

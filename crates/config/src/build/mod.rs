@@ -9,6 +9,7 @@
 //! This file holds the diagnostics context and the readers of single values shared by all
 //! blocks; each block has its own file.
 
+mod actions;
 mod global;
 mod instance;
 mod resolve;
@@ -452,6 +453,10 @@ mod tests {
             Block::TrackProcess => (
                 format!("vrrp_track_process:\n  P:\n    {keyword}: null\n"),
                 format!("vrrp_track_process.P.{keyword}"),
+            ),
+            Block::Conntrackd => (
+                format!("vrrp_instance:\n  VI:\n    conntrackd:\n      {keyword}: null\n"),
+                format!("vrrp_instance.VI.conntrackd.{keyword}"),
             ),
         }
     }

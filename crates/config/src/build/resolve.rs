@@ -91,6 +91,7 @@ pub(super) fn resolve_instance(
             .unwrap_or(global.vrrp_down_timer_adverts),
         dont_track_primary: raw.dont_track_primary,
         debug: raw.debug,
+        actions: raw.actions,
     };
     complete.then_some((instance, vrid.pos))
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::actions::read_state_action;
 use super::track::{read_track_interfaces, read_track_refs, TrackDefs, TrackKind};
 use super::{entries, items, join, read_string, read_string_node, unknown_key, Cx, Key};
 use crate::keywords::Block;
@@ -68,6 +69,7 @@ pub(super) fn read_sync_group(
     let mut track_scripts = Vec::new();
     let mut track_files = Vec::new();
     let mut track_processes = Vec::new();
+    let mut actions = crate::actions::StateActions::default();
     let mut group_seen = false;
     for key in entries(cx, block.value, &block.path, block.pos) {
         match key.name.as_str() {
@@ -104,6 +106,9 @@ pub(super) fn read_sync_group(
             "track_process" => {
                 track_processes = read_track_refs(cx, &key, TrackKind::Process, defs)
             }
+            "conntrackd" | "on_master" | "on_backup" | "on_fault" | "on_stop" => {
+                read_state_action(cx, &key, &mut actions)
+            }
             _ => unknown_key(cx, Block::SyncGroup, &key),
         }
     }
@@ -122,5 +127,6 @@ pub(super) fn read_sync_group(
         track_scripts,
         track_files,
         track_processes,
+        actions,
     })
 }
