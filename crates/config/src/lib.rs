@@ -8,7 +8,8 @@
 //! positioned nodes ([`node`]), turned into the typed [`Config`] with every error collected
 //! ([`build`]), keepalived's one-line address, route and rule syntax is parsed by [`ipsyntax`],
 //! the targets of vipd's built-in checks by [`probesyntax`], and misplaced keywords are
-//! explained by [`keywords`].
+//! explained by [`keywords`]. A keepalived.conf is read by [`keepalived`] into the same tree, with
+//! keepalived's leniency; [`load_file`] tells the formats apart by content.
 
 pub mod build;
 pub mod ipsyntax;
@@ -99,7 +100,15 @@ fn render(diagnostics: &[Diagnostic]) -> String {
 /// Reads and validates the file at `path`, YAML or keepalived.conf as its content says.
 /// Diagnostics name the file as `path` is written.
 pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
-    load_file_as(path, Format::Detect, &keepalived::Options::default())
+    load_file_as(path, &ReadOptions::default())
+}
+
+/// How a configuration file is to be read: its format and keepalived's options for a
+/// keepalived.conf (`vipd run --format … --config-id …`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub format: Format,
+    pub keepalived: keepalived::Options,
 }
 
 /// How a configuration file is written.
@@ -138,15 +147,11 @@ impl Format {
 }
 
 /// [`load_file`] with the format and keepalived options given.
-pub fn load_file_as(
-    path: &Path,
-    format: Format,
-    options: &keepalived::Options,
-) -> Result<Loaded, LoadError> {
+pub fn load_file_as(path: &Path, options: &ReadOptions) -> Result<Loaded, LoadError> {
     let text = read_text(path)?;
     let name = path.display().to_string();
-    match format.resolve(&text) {
-        Format::Keepalived => keepalived::parse_str(&text, &name, options),
+    match options.format.resolve(&text) {
+        Format::Keepalived => keepalived::parse_str(&text, &name, &options.keepalived),
         _ => parse_str(&text, &name),
     }
 }

@@ -9,6 +9,7 @@
 //! keepalived's keywords per block.
 
 pub mod grammar;
+pub mod import;
 mod leniency;
 pub mod source;
 mod tree;
@@ -172,11 +173,11 @@ pub fn looks_like_keepalived(text: &str) -> bool {
         {
             return false;
         }
-        if code.starts_with(['@', '$', '~']) || code.starts_with("include ") || code.contains('{') {
-            return true;
-        }
         let first_word = code.split_whitespace().next().unwrap_or_default();
-        return !first_word.ends_with(':') && !code.contains(": ");
+        if first_word.ends_with(':') || code.contains(": ") {
+            return false;
+        }
+        return true;
     }
     false
 }

@@ -369,5 +369,6 @@ fn format_is_detected_by_content() {
         "# comment\nvrrp_instance:\n  VI_1:\n"
     ));
     assert!(!looks_like_keepalived("---\nglobal_defs: {}\n"));
+    assert!(!looks_like_keepalived("global_defs: {}\nvrrp_instance:\n"));
     assert!(!looks_like_keepalived(""));
 }
