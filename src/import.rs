@@ -20,7 +20,10 @@ pub fn run(file: &Path, output: Option<&Path>, config_id: Option<String>) -> i32
             return 2;
         }
     };
-    let options = keepalived::Options { config_id };
+    let options = keepalived::Options {
+        config_id,
+        ..Default::default()
+    };
     let name = file.display().to_string();
     let parsed = keepalived::parse(&text, &name, &options);
     match import::to_yaml(&parsed, &name, &options.effective_config_id()) {

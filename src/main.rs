@@ -85,6 +85,7 @@ impl ReadArgs {
             format: self.format.and_then(|f| f.parse().ok()).unwrap_or_default(),
             keepalived: vipd_config::keepalived::Options {
                 config_id: self.config_id,
+                ..Default::default()
             },
         }
     }

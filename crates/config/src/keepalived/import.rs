@@ -268,6 +268,7 @@ mod tests {
     fn import(text: &str) -> Imported {
         let options = Options {
             config_id: Some("lb1".into()),
+            ..Default::default()
         };
         let parsed = parse(text, "keepalived.conf", &options);
         to_yaml(&parsed, "keepalived.conf", "lb1").unwrap_or_else(|e| panic!("{e}"))

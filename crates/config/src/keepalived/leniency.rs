@@ -104,6 +104,7 @@ fn instance(entries: &mut Vec<(Node, Node)>, path: &str, names: &Names, notes: &
             *value = Node::new(Value::Str("BACKUP".into()), value.pos);
         }
     }
+    owner_defaults(entries, path, notes);
     if let Some((key, value)) = find_mut(entries, "priority") {
         let valid = matches!(value.value, Value::Int(p) if (1..=255).contains(&p));
         if !valid {
@@ -149,6 +150,36 @@ fn instance(entries: &mut Vec<(Node, Node)>, path: &str, names: &Names, notes: &
         }
     }
     drop_undefined(entries, path, names, notes);
+}
+
+/// keepalived derives a missing priority from the state (MASTER: 255, the address owner) and a
+/// missing state from the priority (255: MASTER); vipd's defaults are 100 and BACKUP.
+fn owner_defaults(entries: &mut Vec<(Node, Node)>, path: &str, notes: &mut Vec<Note>) {
+    let state = find_mut(entries, "state").map(|(k, v)| (k.pos, v.scalar_text()));
+    let has_priority = find_mut(entries, "priority").is_some();
+    match state {
+        Some((pos, Some(s))) if s == "MASTER" && !has_priority => {
+            notes.push(Note::new(pos, &format!("{path}.priority"), "no priority with state MASTER: keepalived 2.2.7 makes the instance the address owner (priority 255); so does vipd (write a priority below 255 if it should not own the addresses)"));
+            let value = Node {
+                value: Value::Int(255),
+                pos,
+                raw: None,
+            };
+            entries.push((Node::new(Value::Str("priority".into()), pos), value));
+        }
+        None => {
+            if let Some((key, _)) = entries.iter().find(|(k, v)| {
+                k.scalar_text().as_deref() == Some("priority") && v.value == Value::Int(255)
+            }) {
+                let pos = key.pos;
+                entries.push((
+                    Node::new(Value::Str("state".into()), pos),
+                    Node::new(Value::Str("MASTER".into()), pos),
+                ));
+            }
+        }
+        _ => {}
+    }
 }
 
 fn nopreempt(entries: &mut Vec<(Node, Node)>, path: &str, notes: &mut Vec<Note>) {

@@ -27,6 +27,9 @@ pub struct Options {
     /// keepalived's `-i`/`--config-id`, matched by `@ID` and `@^ID` lines; `None` is the short
     /// host name, as keepalived defaults it.
     pub config_id: Option<String>,
+    /// Refuse `include` lines instead of reading the files they name (for fuzzing, where the
+    /// input must not reach the file system).
+    pub refuse_includes: bool,
 }
 
 impl Options {
@@ -90,7 +93,7 @@ fn diagnostic(files: &[String], note: Note) -> Diagnostic {
 /// Reads keepalived.conf `text` named `name` (relative includes are found from its directory).
 pub fn parse(text: &str, name: &str, options: &Options) -> Parsed {
     let config_id = options.effective_config_id();
-    let src = source::read(text, name, &config_id);
+    let src = source::read(text, name, &config_id, options.refuse_includes);
     let mut out = tree::build(&src.lines);
     let mut notes: Vec<Note> = src
         .warnings

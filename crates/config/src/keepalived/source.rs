@@ -83,6 +83,7 @@ struct Definition {
 
 struct Reader<'a> {
     config_id: &'a str,
+    refuse_includes: bool,
     src: Source,
     /// Canonical paths of the files being read, outermost first, to refuse include cycles.
     stack: Vec<PathBuf>,
@@ -95,9 +96,10 @@ struct Reader<'a> {
 }
 
 /// Reads `text` as the file named `name` (its directory anchors relative includes).
-pub fn read(text: &str, name: &str, config_id: &str) -> Source {
+pub fn read(text: &str, name: &str, config_id: &str, refuse_includes: bool) -> Source {
     let mut reader = Reader {
         config_id,
+        refuse_includes,
         src: Source::default(),
         stack: Vec::new(),
         dirs: Vec::new(),
@@ -460,6 +462,13 @@ impl Reader<'_> {
     }
 
     fn include(&mut self, pattern: &str, pos: Pos) {
+        if self.refuse_includes {
+            self.error(
+                pos,
+                format!("include {pattern}: includes are not read here"),
+            );
+            return;
+        }
         let pattern = pattern.trim().trim_matches('"');
         let dir = self
             .dirs

@@ -9,6 +9,7 @@ use crate::model::*;
 fn options() -> Options {
     Options {
         config_id: Some("lb1".into()),
+        ..Default::default()
     }
 }
 
@@ -74,6 +75,7 @@ fn conditional_lines_follow_the_config_id() {
     let on = |id: &str| {
         let o = Options {
             config_id: Some(id.into()),
+            ..Default::default()
         };
         parse_str(text, "k.conf", &o).unwrap().config.instances[0].clone()
     };
@@ -371,4 +373,25 @@ fn format_is_detected_by_content() {
     assert!(!looks_like_keepalived("---\nglobal_defs: {}\n"));
     assert!(!looks_like_keepalived("global_defs: {}\nvrrp_instance:\n"));
     assert!(!looks_like_keepalived(""));
+}
+
+#[test]
+fn a_master_without_priority_owns_the_addresses_as_in_keepalived() {
+    let loaded = load(&instance_with("  state MASTER\n"));
+    assert_eq!(loaded.config.instances[0].priority, 255);
+    assert!(
+        warned(&loaded, 2, "address owner (priority 255)"),
+        "{}",
+        warnings_text(&loaded)
+    );
+    let owner = load(&instance_with("  priority 255\n"));
+    assert_eq!(owner.config.instances[0].state, InitialState::Master);
+    let backup = load(&instance_with(""));
+    assert_eq!(
+        (
+            backup.config.instances[0].priority,
+            backup.config.instances[0].state
+        ),
+        (100, InitialState::Backup)
+    );
 }
