@@ -300,14 +300,11 @@ const TRACK_PROCESS_KEEPALIVED: &[&str] = &[
     "full_command",
 ];
 
-/// Whether keepalived 2.2.7 knows `keyword` in `block`.
-pub fn keepalived_knows(block: Block, keyword: &str) -> bool {
-    let list: &[&str] = match block {
-        Block::Root => {
-            return root_block(keyword).is_some()
-                || other_process(keyword).is_some()
-                || ROOT_NOT_IMPLEMENTED.contains(&keyword)
-        }
+/// The keywords keepalived 2.2.7's VRRP process knows in `block` (at the top level: those
+/// vipd does not read; see [`root_block`] and [`other_process`] for the rest).
+pub fn keepalived_keywords(block: Block) -> &'static [&'static str] {
+    match block {
+        Block::Root => ROOT_NOT_IMPLEMENTED,
         Block::GlobalDefs => GLOBAL_KEEPALIVED,
         Block::Instance => INSTANCE_KEEPALIVED,
         Block::SyncGroup => SYNC_GROUP_KEEPALIVED,
@@ -316,8 +313,15 @@ pub fn keepalived_knows(block: Block, keyword: &str) -> bool {
         Block::TrackFile => TRACK_FILE_KEEPALIVED,
         Block::TrackProcess => TRACK_PROCESS_KEEPALIVED,
         Block::HttpGet | Block::DnsQuery => &[],
-    };
-    list.contains(&keyword)
+    }
+}
+
+/// Whether keepalived 2.2.7 knows `keyword` in `block`.
+pub fn keepalived_knows(block: Block, keyword: &str) -> bool {
+    if block == Block::Root && (root_block(keyword).is_some() || other_process(keyword).is_some()) {
+        return true;
+    }
+    keepalived_keywords(block).contains(&keyword)
 }
 
 /// Whether vipd reads `keyword` in `block` of a keepalived.conf: keepalived knows it and vipd

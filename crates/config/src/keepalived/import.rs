@@ -124,7 +124,7 @@ impl Writer {
                 continue;
             }
             self.done[i] = true;
-            let _ = writeln!(self.yaml, "{:indent$}#{}", "", self.notes[i].text);
+            let _ = writeln!(self.yaml, "{:indent$}#{}", "", comment(&self.notes[i].text));
         }
     }
 
@@ -135,7 +135,7 @@ impl Writer {
             let n = &self.notes[i];
             if !self.done[i] && n.trailing && n.pos.file == pos.file && n.pos.line == pos.line {
                 self.done[i] = true;
-                let _ = write!(text, "  #{}", n.text);
+                let _ = write!(text, "  #{}", comment(&n.text));
             }
         }
         text
@@ -150,7 +150,7 @@ impl Writer {
                     first = false;
                 }
                 self.done[i] = true;
-                let _ = writeln!(self.yaml, "#{}", self.notes[i].text);
+                let _ = writeln!(self.yaml, "#{}", comment(&self.notes[i].text));
             }
         }
     }
@@ -243,6 +243,25 @@ fn plain_is_string(s: &str) -> bool {
     first.is_ascii_alphabetic() || first == '/' || first == '_'
 }
 
+/// Characters YAML does not keep as they are: controls, and what it takes for line breaks or a
+/// byte order mark.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// Comment text YAML reads as one comment line.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if needs_escape(c) && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 fn quote(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -250,8 +269,8 @@ fn quote(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
         }
@@ -309,6 +328,17 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_survive_the_round_trip() {
+        let text = "global_defs {\n  router_id a\u{0}b\u{85}c # note\u{0}\u{2028}\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    192.0.2.1\n  }\n  zz\u{1}\n}\n";
+        let imported = import(text);
+        assert!(
+            imported.yaml.contains("router_id: \"a\\u0000b\\u0085c\""),
+            "{}",
+            imported.yaml
+        );
+    }
+
+    #[test]
     fn strings_that_yaml_would_retype_are_quoted() {
         for (text, plain) in [
             ("eth0", true),
@@ -325,5 +355,7 @@ mod tests {
             assert_eq!(plain_is_string(text), plain, "{text}");
         }
         assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(quote("a\u{0}\u{85}b"), "\"a\\u0000\\u0085b\"");
+        assert_eq!(comment("x\u{0}y\u{2028}z\tw"), "x\u{fffd}y\u{fffd}z\tw");
     }
 }

@@ -72,7 +72,8 @@ pub struct Source {
 /// How far definitions may refer to definitions, and how many lines expansions may make, so a
 /// self-referring definition or a huge `~SEQ` is refused instead of running away.
 const MAX_DEPTH: u32 = 16;
-const MAX_EXPANDED_LINES: usize = 100_000;
+const MAX_EXPANDED_LINES: usize = 10_000;
+const MAX_LINE: usize = 64 * 1024;
 const MAX_FILES: usize = 1000;
 
 struct Definition {
@@ -266,6 +267,12 @@ impl Reader<'_> {
         }
         if line.contains('$') && !self.defs.is_empty() {
             if let Some(expanded) = self.substitute(line) {
+                self.expanded += expanded.len();
+                let longest = expanded.iter().map(String::len).max().unwrap_or(0);
+                if self.expanded > MAX_EXPANDED_LINES || longest > MAX_LINE {
+                    self.error(pos, format!("definitions expand to more than {MAX_EXPANDED_LINES} lines or a line longer than {MAX_LINE} bytes; refused"));
+                    return;
+                }
                 let mut lines = expanded.into_iter();
                 if let Some(first) = lines.next() {
                     let first = decomment(&first).0;
@@ -398,6 +405,10 @@ impl Reader<'_> {
         let mut replaced = false;
         let mut tail: Vec<String> = Vec::new();
         while let Some(at) = rest.find('$') {
+            if out.len() > MAX_LINE {
+                // Too long already: the caller refuses it.
+                return Some(vec![out]);
+            }
             out.push_str(&rest[..at]);
             let after = &rest[at + 1..];
             let (name, used) = match after.strip_prefix('{') {

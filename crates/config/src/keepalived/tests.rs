@@ -395,3 +395,47 @@ fn a_master_without_priority_owns_the_addresses_as_in_keepalived() {
         (100, InitialState::Backup)
     );
 }
+
+#[test]
+fn readme_lists_every_keepalived_keyword_with_its_status() {
+    let readme = include_str!("../../../../README.md");
+    let start = readme
+        .find("## Coming from keepalived")
+        .expect("README section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut missing = Vec::new();
+    for block in grammar::KEEPALIVED_BLOCKS {
+        for keyword in grammar::keepalived_keywords(block) {
+            if !section.contains(&format!("`{keyword}`")) {
+                missing.push(*keyword);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README's keepalived table lacks {missing:?}"
+    );
+}
+
+#[test]
+fn runaway_definitions_and_sequences_are_refused() {
+    let doubling: String = (0..20)
+        .map(|i| format!("$D{}=$D{i}$D{i}\n", i + 1))
+        .collect();
+    let text = format!("$D0=xxxxxxxx\n{doubling}vrrp_instance $D20 {{\n}}\n");
+    let errors = refuse(&text);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("refused") || e.message.contains("too deeply")),
+        "{errors:?}"
+    );
+    let errors = refuse("~SEQ(i, 1, 1000000) priority $i\n");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("more than 10000 lines")),
+        "{errors:?}"
+    );
+}

@@ -307,8 +307,12 @@ impl Walker<'_> {
                 _ => str_node(&line.rest_text(1), pos),
             }),
             Shape::Command | Shape::Scalar if args.is_empty() => {
-                if keyword == "debug" {
-                    return Some(typed("1", false, pos));
+                // Keywords whose value keepalived makes optional: `debug` alone is level 1,
+                // `max_auto_priority` alone the highest realtime priority.
+                match keyword.as_str() {
+                    "debug" => return Some(typed("1", false, pos)),
+                    "max_auto_priority" => return Some(typed("99", false, pos)),
+                    _ => {}
                 }
                 self.error(line.pos(), path, format!("{keyword} needs a value (keepalived exits: the line is missing a parameter)"));
                 None
