@@ -173,3 +173,37 @@ fn keepalived_conf_seed003_runs_without_vmac_like_keepalived() {
     assert_eq!(ka_state(), "MASTER");
     assert!(b.has_addr("eth0", VIP) && !a.has_addr("eth0", VIP));
 }
+
+/// A reload re-reads the keepalived.conf as a keepalived.conf: a VIP added in keepalived's
+/// syntax appears, and the reload reports keepalived's leniency warnings.
+#[test]
+fn keepalived_conf_reload_reads_the_keepalived_conf_again() {
+    let conf = |extra_vip: &str, state: &str| {
+        format!("global_defs {{\n  vrrp_version 3\n}}\nvrrp_instance VI_1 {{\n  state {state}\n  interface eth0\n  virtual_router_id 70\n  priority 150\n  advert_int 0.1\n  virtual_ipaddress {{\n    192.0.2.70/24\n{extra_vip}  }}\n}}\n")
+    };
+    let lab = Lab::new("kconf_reload");
+    let a = lab.add_node("gw-a");
+    a.add_addr("192.0.2.11/24");
+    let vipd = a.start_vipd(&conf("", "MASTER"));
+    wait_for(Duration::from_secs(10), "vipd master", || {
+        vipd.state_of(INSTANCE).as_deref() == Some("MASTER")
+    });
+    std::fs::write(&vipd.config, conf("    192.0.2.71/24\n", "SLAVE"))
+        .expect("rewrite the keepalived.conf");
+    let dir = vipd.runtime_dir.to_str().expect("UTF-8 lab path");
+    let out = a.try_exec(&[vipd_binary(), "reload", "--runtime-dir", dir]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "vipd reload: {text}");
+    assert!(
+        text.contains("state \"SLAVE\""),
+        "the reload must report keepalived's leniency: {text}"
+    );
+    wait_for(Duration::from_secs(5), "the added VIP", || {
+        a.has_addr("eth0", "192.0.2.71")
+    });
+    assert!(a.has_addr("eth0", "192.0.2.70"));
+}
