@@ -8,7 +8,12 @@ use crate::daemon::{control, nft_available};
 /// `vipd check`: 0 valid, 1 invalid, 2 unreadable. Changes nothing; looks at the programs and
 /// files the configuration names (nft, conntrackd).
 pub fn check(path: &Path) -> i32 {
-    match vipd_config::load_file(path) {
+    check_with(path, &vipd_config::ReadOptions::default())
+}
+
+/// `vipd check` reading the file with `options` (`--format`, `--config-id`).
+pub fn check_with(path: &Path, options: &vipd_config::ReadOptions) -> i32 {
+    match vipd_config::load_file_as(path, options) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
                 eprintln!("warning: {warning}");

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod hooks;
+pub mod import;
 pub mod observe;
 pub mod sniff;
 pub mod system;

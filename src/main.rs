@@ -28,11 +28,27 @@ enum Command {
         /// Directory for the control socket (one per daemon when several run in separate namespaces).
         #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
         runtime_dir: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Validate a configuration file without touching the system (exit 0 valid, 1 invalid, 2 unreadable).
     Check {
         #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Convert a keepalived.conf into vipd's YAML (exit 0 converted, 1 cannot be converted,
+    /// 2 unreadable); warnings go to stderr and into the YAML as comments.
+    ImportKeepalived {
+        /// The keepalived.conf.
+        file: PathBuf,
+        /// Where to write the YAML (default: standard output).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// keepalived's -i: which `@ID` lines apply (default: the short host name).
+        #[arg(short = 'i', long = "config-id")]
+        config_id: Option<String>,
     },
     /// Print the state of a running daemon's instances.
     Status {
@@ -58,14 +74,43 @@ enum Command {
     Manpage,
 }
 
+/// How the configuration file is read.
+#[derive(clap::Args)]
+struct ReadArgs {
+    /// The file's format; by default told by its content.
+    #[arg(long, value_parser = ["yaml", "keepalived"])]
+    format: Option<String>,
+    /// keepalived's -i for a keepalived.conf: which `@ID` lines apply (default: the short host name).
+    #[arg(short = 'i', long = "config-id")]
+    config_id: Option<String>,
+}
+
+impl ReadArgs {
+    fn options(self) -> vipd_config::ReadOptions {
+        vipd_config::ReadOptions {
+            format: self.format.and_then(|f| f.parse().ok()).unwrap_or_default(),
+            keepalived: vipd_config::keepalived::Options {
+                config_id: self.config_id,
+                ..Default::default()
+            },
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run {
             config,
             runtime_dir,
-        } => vipd::daemon::run(&config, &runtime_dir),
-        Command::Check { config } => vipd::cli::check(&config),
+            read,
+        } => vipd::daemon::run_with(&config, &runtime_dir, read.options()),
+        Command::Check { config, read } => vipd::cli::check_with(&config, &read.options()),
+        Command::ImportKeepalived {
+            file,
+            output,
+            config_id,
+        } => vipd::import::run(&file, output.as_deref(), config_id),
         Command::Status { runtime_dir, json } => vipd::cli::print_status(&runtime_dir, json),
         Command::Reload { runtime_dir } => vipd::cli::request_reload(&runtime_dir),
         Command::Sniff(args) => vipd::sniff::run(&args),

@@ -62,6 +62,22 @@ pub(crate) fn notify_ready() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 }
 
+/// How this process reads its configuration file, at start and on every reload; fixed by
+/// [`run_with`] before the daemon starts (a keepalived.conf is re-read as a keepalived.conf,
+/// with the same config id).
+static READ_OPTIONS: std::sync::OnceLock<vipd_config::ReadOptions> = std::sync::OnceLock::new();
+
+/// Reads the configuration file as the command line said.
+pub(crate) fn load_config(path: &Path) -> Result<vipd_config::Loaded, vipd_config::LoadError> {
+    vipd_config::load_file_as(path, READ_OPTIONS.get_or_init(Default::default))
+}
+
+/// `vipd run` reading the file with `options` (format, keepalived's config id).
+pub fn run_with(config_path: &Path, runtime_dir: &Path, options: vipd_config::ReadOptions) -> i32 {
+    let _ = READ_OPTIONS.set(options);
+    run(config_path, runtime_dir)
+}
+
 /// `vipd run`: applies nothing unless the whole configuration is valid.
 pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
     tracing_subscriber::fmt()
@@ -71,7 +87,7 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
         )
         .with_writer(std::io::stderr)
         .init();
-    let loaded = match vipd_config::load_file(config_path) {
+    let loaded = match load_config(config_path) {
         Ok(loaded) => loaded,
         Err(e) => {
             crate::cli::report_load_error(&e);

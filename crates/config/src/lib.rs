@@ -8,11 +8,13 @@
 //! positioned nodes ([`node`]), turned into the typed [`Config`] with every error collected
 //! ([`build`]), keepalived's one-line address, route and rule syntax is parsed by [`ipsyntax`],
 //! the targets of vipd's built-in checks by [`probesyntax`], and misplaced keywords are
-//! explained by [`keywords`].
+//! explained by [`keywords`]. A keepalived.conf is read by [`keepalived`] into the same tree, with
+//! keepalived's leniency; [`load_file`] tells the formats apart by content.
 
 pub mod actions;
 pub mod build;
 pub mod ipsyntax;
+pub mod keepalived;
 pub mod keywords;
 pub mod model;
 pub mod node;
@@ -97,17 +99,75 @@ fn render(diagnostics: &[Diagnostic]) -> String {
         .join("\n")
 }
 
-/// Reads and validates the file at `path`. Diagnostics name the file as `path` is written.
+/// Reads and validates the file at `path`, YAML or keepalived.conf as its content says.
+/// Diagnostics name the file as `path` is written.
 pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
+    load_file_as(path, &ReadOptions::default())
+}
+
+/// How a configuration file is to be read: its format and keepalived's options for a
+/// keepalived.conf (`vipd run --format … --config-id …`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub format: Format,
+    pub keepalived: keepalived::Options,
+}
+
+/// How a configuration file is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Chosen by content ([`keepalived::looks_like_keepalived`]).
+    #[default]
+    Detect,
+    Yaml,
+    Keepalived,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        match s {
+            "yaml" => Ok(Format::Yaml),
+            "keepalived" => Ok(Format::Keepalived),
+            "auto" | "detect" => Ok(Format::Detect),
+            _ => Err(format!(
+                "unknown format {s:?} (expected yaml or keepalived)"
+            )),
+        }
+    }
+}
+
+impl Format {
+    /// The format of `text`: the one asked for, or the one its content shows.
+    pub fn resolve(self, text: &str) -> Format {
+        match self {
+            Format::Detect if keepalived::looks_like_keepalived(text) => Format::Keepalived,
+            Format::Detect => Format::Yaml,
+            other => other,
+        }
+    }
+}
+
+/// [`load_file`] with the format and keepalived options given.
+pub fn load_file_as(path: &Path, options: &ReadOptions) -> Result<Loaded, LoadError> {
+    let text = read_text(path)?;
+    let name = path.display().to_string();
+    match options.format.resolve(&text) {
+        Format::Keepalived => keepalived::parse_str(&text, &name, &options.keepalived),
+        _ => parse_str(&text, &name),
+    }
+}
+
+/// The file's text, or why it cannot be read.
+pub(crate) fn read_text(path: &Path) -> Result<String, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Unreadable {
         path: path.to_owned(),
         source,
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| LoadError::Unreadable {
+    String::from_utf8(bytes).map_err(|e| LoadError::Unreadable {
         path: path.to_owned(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
-    })?;
-    parse_str(&text, &path.display().to_string())
+    })
 }
 
 /// Validates configuration text; `file_name` is used in diagnostics.

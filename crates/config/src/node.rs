@@ -6,11 +6,21 @@
 //! collected instead of stopping at the first one. The YAML front end ([`crate::yaml`]) makes
 //! this tree; a keepalived.conf front end makes the same one, so every check is shared.
 
-/// A 1-based line and column in the source file.
+/// A 1-based line and column in a source file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pos {
     pub line: u32,
     pub col: u32,
+    /// Which file of the configuration the line is in: 0 is the file given, other numbers index
+    /// the files a keepalived.conf includes (see [`crate::build::build_tree_files`]).
+    pub file: u16,
+}
+
+impl Pos {
+    /// A position in the file given (file 0).
+    pub fn new(line: u32, col: u32) -> Pos {
+        Pos { line, col, file: 0 }
+    }
 }
 
 /// One node with where it starts and, for plain scalars, the text as written.

@@ -25,15 +25,17 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let parsed: Result<Option<Parsed>, _> = serde_saphyr::from_str_with_options(text, options);
     match parsed {
         Ok(Some(parsed)) => Ok(parsed.into_node(text)),
-        Ok(None) => Ok(Node::new(Value::Map(Vec::new()), Pos { line: 1, col: 1 })),
+        Ok(None) => Ok(Node::new(Value::Map(Vec::new()), Pos::new(1, 1))),
         Err(err) => {
             let pos = err
                 .location()
-                .map(|loc| Pos {
-                    line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
-                    col: u32::try_from(loc.column()).unwrap_or(u32::MAX),
+                .map(|loc| {
+                    Pos::new(
+                        u32::try_from(loc.line()).unwrap_or(u32::MAX),
+                        u32::try_from(loc.column()).unwrap_or(u32::MAX),
+                    )
                 })
-                .unwrap_or(Pos { line: 1, col: 1 });
+                .unwrap_or(Pos::new(1, 1));
             Err(SyntaxError {
                 pos,
                 message: user_message(&strip_location(&err.to_string())),
@@ -187,10 +189,10 @@ impl<'de> Deserialize<'de> for Parsed {
         let spanned = Spanned::<ParsedValue>::deserialize(d)?;
         let referenced = spanned.referenced;
         let defined = spanned.defined;
-        let pos = Pos {
-            line: u32::try_from(referenced.line()).unwrap_or(u32::MAX),
-            col: u32::try_from(referenced.column()).unwrap_or(u32::MAX),
-        };
+        let pos = Pos::new(
+            u32::try_from(referenced.line()).unwrap_or(u32::MAX),
+            u32::try_from(referenced.column()).unwrap_or(u32::MAX),
+        );
         let span = defined.span();
         let non_string_scalar = matches!(
             spanned.value,
@@ -224,8 +226,8 @@ mod tests {
         let Value::Map(inner) = &top[0].1.value else {
             panic!()
         };
-        assert_eq!(inner[0].0.pos, Pos { line: 2, col: 3 });
-        assert_eq!(inner[0].1.pos, Pos { line: 2, col: 6 });
+        assert_eq!(inner[0].0.pos, Pos::new(2, 3));
+        assert_eq!(inner[0].1.pos, Pos::new(2, 6));
         assert_eq!(inner[0].1.scalar_text().as_deref(), Some("0.10"));
         assert_eq!(inner[2].1.scalar_text().as_deref(), Some("yes"));
     }
@@ -233,7 +235,7 @@ mod tests {
     #[test]
     fn parser_messages_speak_to_the_user() {
         let multi = parse("---\na: 1\n---\nb: 2\n").unwrap_err();
-        assert_eq!(multi.pos, Pos { line: 4, col: 1 });
+        assert_eq!(multi.pos, Pos::new(4, 1));
         assert!(
             multi.message.contains("more than one YAML document"),
             "{}",

@@ -75,7 +75,7 @@ impl Daemon {
             }
             return;
         }
-        let new = match config::load_file(&self.config_path) {
+        let new = match crate::daemon::load_config(&self.config_path) {
             Ok(loaded) => {
                 report.warnings = loaded.warnings.iter().map(ToString::to_string).collect();
                 if let Err(e) = crate::daemon::nft_available(&loaded.config) {

@@ -41,7 +41,7 @@ pub fn build(text: &str, file: &str) -> Outcome {
     match yaml::parse(text) {
         Ok(root) => build_tree(&root, file),
         Err(syntax) => {
-            let mut cx = Cx::new(file);
+            let mut cx = Cx::new(&[file.to_owned()]);
             cx.error(syntax.pos, "", syntax.message);
             cx.finish(None)
         }
@@ -51,29 +51,41 @@ pub fn build(text: &str, file: &str) -> Outcome {
 /// Builds the [`Config`] from a positioned tree, whichever front end read it (`file` names it in
 /// diagnostics). Diagnostics come out sorted by position.
 pub fn build_tree(root: &Node, file: &str) -> Outcome {
-    let mut cx = Cx::new(file);
+    build_tree_files(root, &[file.to_owned()])
+}
+
+/// [`build_tree`] for a tree read from several files: a node's [`Pos::file`] indexes `files`
+/// (0 is the file given; a keepalived.conf adds the files it includes). Diagnostics come out
+/// sorted by file, then position.
+pub fn build_tree_files(root: &Node, files: &[String]) -> Outcome {
+    let mut cx = Cx::new(files);
     let config = root::read_root(&mut cx, root);
     cx.finish(config)
 }
 
 /// The diagnostics collected so far.
 struct Cx {
-    file: String,
+    files: Vec<String>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
 
 impl Cx {
-    fn new(file: &str) -> Cx {
+    fn new(files: &[String]) -> Cx {
         Cx {
-            file: file.to_owned(),
+            files: files.to_vec(),
             errors: Vec::new(),
             warnings: Vec::new(),
         }
     }
     fn finish(mut self, config: Option<Config>) -> Outcome {
-        self.errors.sort_by_key(|d| (d.line, d.col));
-        self.warnings.sort_by_key(|d| (d.line, d.col));
+        let files = std::mem::take(&mut self.files);
+        let order = |d: &Diagnostic| {
+            let file = files.iter().position(|f| *f == d.file);
+            (file, d.line, d.col)
+        };
+        self.errors.sort_by_key(order);
+        self.warnings.sort_by_key(order);
         Outcome {
             config,
             errors: self.errors,
@@ -81,8 +93,9 @@ impl Cx {
         }
     }
     fn diagnostic(&self, pos: Pos, path: &str, message: String) -> Diagnostic {
+        let file = self.files.get(usize::from(pos.file)).or(self.files.first());
         Diagnostic {
-            file: self.file.clone(),
+            file: file.cloned().unwrap_or_default(),
             line: pos.line,
             col: pos.col,
             key_path: path.to_owned(),
