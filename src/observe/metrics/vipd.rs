@@ -211,7 +211,7 @@ fn transitions(x: &mut Exposition, snapshot: &Snapshot, labels: &[InstanceLabels
     x.header(
         "vipd_instance_transitions_total",
         "counter",
-        "State changes by from and to state (INIT, BACKUP, MASTER, FAULT) and reason (startup, shutdown, master_down_timer_expired, priority_zero_received, higher_priority_advert_received, preempted, interface_down, interface_up, track_failed, track_recovered, sync_group)",
+        "State changes by from and to state (INIT, BACKUP, MASTER, FAULT) and reason (startup, shutdown, master_down_timer_expired, priority_zero_received, higher_priority_advert_received, preempted, interface_down, interface_up, track_failed, track_recovered, sync_group, maintenance)",
     );
     for (i, l) in snapshot.instances.iter().zip(labels) {
         for t in &i.stats.transitions {
