@@ -680,11 +680,17 @@ impl Node {
     /// Writes `yaml` to the lab dir and starts `vipd run` with its own runtime dir.
     pub fn start_vipd(&self, yaml: &str) -> VipdProc {
         let id = self.shared.next_id();
+        let runtime_dir = self.shared.dir.join(format!("{}-run-{id}", self.name));
+        self.start_vipd_in(yaml, runtime_dir)
+    }
+
+    /// Like [`Node::start_vipd`] with a given runtime dir (a restart that keeps its state).
+    pub fn start_vipd_in(&self, yaml: &str, runtime_dir: PathBuf) -> VipdProc {
+        let id = self.shared.next_id();
         let config = self
             .shared
             .dir
             .join(format!("{}-vipd-{id}.yaml", self.name));
-        let runtime_dir = self.shared.dir.join(format!("{}-run-{id}", self.name));
         fs::write(&config, yaml).expect("write vipd config");
         fs::create_dir_all(&runtime_dir).expect("create runtime dir");
         let proc = self.spawn_labelled(

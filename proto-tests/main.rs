@@ -17,6 +17,7 @@ mod interop_util;
 mod interop_vmac;
 mod lab;
 mod lab_selftest;
+mod maintenance_lab;
 mod metrics_http;
 mod metrics_prometheus;
 mod track_fixtures;

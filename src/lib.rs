@@ -4,6 +4,7 @@ pub mod cli;
 pub mod daemon;
 pub mod hooks;
 pub mod observe;
+pub mod operate;
 pub mod sniff;
 pub mod system;
 pub mod track;

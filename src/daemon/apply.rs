@@ -129,8 +129,12 @@ impl Daemon {
             state_name(to),
             reason
         );
-        self.hooks
-            .on_instance_transition(&instance.cfg, to, priority);
+        if reason == router::Reason::Maintenance {
+            self.hooks.on_instance_maintenance(&instance.cfg, priority);
+        } else {
+            self.hooks
+                .on_instance_transition(&instance.cfg, to, priority);
+        }
         self.notify_sync_group(instance.group, to);
     }
 

@@ -61,6 +61,7 @@ pub struct Daemon {
     pub(super) pending_reload: Option<PendingReload>,
     pub(super) queued_reloads: Vec<Option<tokio::sync::oneshot::Sender<ReloadReport>>>,
     pub(super) shutting_down: bool,
+    pub(super) maintenance: super::maintenance::Maintenance,
 }
 
 struct Signals {
@@ -129,8 +130,10 @@ impl Daemon {
 
     /// A departure finished.
     pub(super) fn departed(&mut self, purpose: Purpose) {
-        if purpose == Purpose::Reload {
-            self.reload_after_departure();
+        match purpose {
+            Purpose::Reload => self.reload_after_departure(),
+            Purpose::Hold(operation) => self.finish_operation(operation),
+            Purpose::Shutdown => {}
         }
     }
 
@@ -145,6 +148,9 @@ impl Daemon {
             }
             Event::Control(ControlRequest::Reload(reply)) => self.reload(Some(reply)),
             Event::Control(ControlRequest::Http(request)) => self.on_http_request(request),
+            Event::Control(ControlRequest::Operate(operation, reply)) => {
+                self.on_operate(operation, reply)
+            }
             Event::Reload => {
                 tracing::info!("SIGHUP: reloading {}", self.config_path.display());
                 self.reload(None);

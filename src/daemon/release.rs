@@ -25,6 +25,9 @@ use super::worker::Request;
 pub enum Purpose {
     Reload,
     Shutdown,
+    /// Maintenance or handover operation `n` (`maintenance.rs`): the routers are held instead
+    /// of shut down, and the instances stay once their successors have spoken.
+    Hold(u64),
 }
 
 #[derive(Debug)]
@@ -79,7 +82,7 @@ impl Daemon {
             phase,
         });
         if released_now {
-            self.send_priority_zero(&groups);
+            self.send_priority_zero(&groups, purpose);
         }
         self.advance_departures();
     }
@@ -101,7 +104,7 @@ impl Daemon {
     }
 
     /// Phase 2: masters without VMAC keep their VIPs, then every router shuts down.
-    fn send_priority_zero(&mut self, groups: &[GroupId]) {
+    fn send_priority_zero(&mut self, groups: &[GroupId], purpose: Purpose) {
         let now = self.now();
         for &group in groups {
             for id in self.members(group) {
@@ -116,19 +119,23 @@ impl Daemon {
                     serving.garp = None;
                 }
             }
-            self.drive(group, |routers, now, out| routers.shutdown(now, out));
+            self.drive(group, |routers, now, out| match purpose {
+                Purpose::Hold(_) => routers.hold(true, now, out),
+                Purpose::Reload | Purpose::Shutdown => routers.shutdown(now, out),
+            });
         }
     }
 
     /// A valid advert with a priority above zero for a releasing instance: a router that is (or
     /// is becoming) master in our place. The VIPs go now.
-    pub(super) fn successor_heard(&mut self, id: InstanceId) {
+    pub(super) fn successor_heard(&mut self, id: InstanceId, src: std::net::IpAddr) {
         let releasing = self
             .registry
             .instance(id)
             .and_then(|i| i.serving.as_ref())
             .is_some_and(|s| s.releasing_until.is_some());
         if releasing {
+            self.note_successor(id, src);
             self.release(id, "the successor advertises");
             self.advance_departures();
         }
@@ -223,7 +230,8 @@ impl Daemon {
             match &self.departures[k].phase {
                 Phase::Clearing { ticket: 0, .. } => {
                     self.departures[k].phase = Phase::Releasing;
-                    self.send_priority_zero(&groups);
+                    let purpose = self.departures[k].purpose;
+                    self.send_priority_zero(&groups, purpose);
                     continue;
                 }
                 Phase::Releasing => {
@@ -237,6 +245,11 @@ impl Daemon {
                     });
                     if holding {
                         k += 1;
+                        continue;
+                    }
+                    if let Purpose::Hold(_) = self.departures[k].purpose {
+                        let departure = self.departures.remove(k);
+                        self.departed(departure.purpose);
                         continue;
                     }
                     // Whatever state each instance was in, nothing of ours stays behind.

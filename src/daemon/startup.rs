@@ -84,6 +84,7 @@ impl Daemon {
             pending_reload: None,
             queued_reloads: Vec::new(),
             shutting_down: false,
+            maintenance: Default::default(),
             config,
         };
         daemon.sync_trackers(false);
@@ -120,6 +121,7 @@ impl Daemon {
 
     /// Starts one group's routers; a member without a usable interface goes to Fault at once.
     pub(super) fn start_group(&mut self, group: GroupId) {
+        self.hold_if_in_maintenance(group);
         self.drive(group, |routers, now, out| routers.startup(now, out));
         let members = self
             .registry

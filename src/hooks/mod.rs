@@ -39,6 +39,12 @@ impl Hooks {
             .on_instance_transition(instance, state, priority);
     }
 
+    /// `instance` left MASTER for BACKUP because of `vipd maintenance` (notify's reason
+    /// argument `maintenance`). Must be called inside the tokio runtime.
+    pub fn on_instance_maintenance(&self, instance: &config::Instance, priority: u8) {
+        self.notify.on_instance_maintenance(instance, priority);
+    }
+
     /// Every member of `group` is now in `state`. Must be called inside the tokio runtime.
     pub fn on_group_transition(&self, group: &config::SyncGroup, state: State) {
         self.notify.on_group_transition(group, state);

@@ -80,6 +80,9 @@ pub struct InstanceStatus {
     pub version: u8,
     /// INIT, BACKUP, MASTER or FAULT.
     pub state: String,
+    /// Held out of the election by `vipd maintenance on` (state BACKUP, reason maintenance).
+    #[serde(default)]
+    pub maintenance: bool,
     pub priority: u8,
     pub effective_priority: u8,
     /// The master's address as last heard (ours when we are master).
@@ -213,6 +216,19 @@ impl StatusReport {
                 i.advert_interval_ms,
                 i.master_advert_interval_ms,
             );
+            if i.maintenance {
+                let _ = writeln!(
+                    out,
+                    "    maintenance: held out of the election until `vipd maintenance off {}`",
+                    i.name
+                );
+                if i.master.is_none() {
+                    let _ = writeln!(
+                        out,
+                        "    NOBODY SERVES the VIPs: no master heard while this router is in maintenance"
+                    );
+                }
+            }
             for v in &i.vips {
                 let _ = writeln!(
                     out,

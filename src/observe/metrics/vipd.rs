@@ -16,7 +16,7 @@ struct PerInstance {
     value: fn(&InstanceSnapshot) -> u64,
 }
 
-const PER_INSTANCE: [PerInstance; 5] = [
+const PER_INSTANCE: [PerInstance; 6] = [
     PerInstance {
         name: "vipd_instance_priority",
         kind: "gauge",
@@ -40,6 +40,12 @@ const PER_INSTANCE: [PerInstance; 5] = [
         kind: "counter",
         help: "Gratuitous ARP (IPv4) and unsolicited neighbour advertisement (IPv6) frames sent for the VIPs",
         value: |i| i.stats.announcements,
+    },
+    PerInstance {
+        name: "vipd_instance_maintenance",
+        kind: "gauge",
+        help: "1 while `vipd maintenance on` holds the instance out of the election (BACKUP, never master), else 0; with vipd_instance_master_info{master=\"\"} nobody serves its VIPs",
+        value: |i| u64::from(i.maintenance),
     },
     PerInstance {
         name: "vipd_instance_error",
