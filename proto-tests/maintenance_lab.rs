@@ -155,6 +155,17 @@ fn maintenance_on_the_master_loses_no_probe_and_holds_across_a_restart() {
 }
 
 #[test]
+fn maintenance_on_a_vmac_master_loses_no_probe_and_nopreempt_stays_out() {
+    maintenance_on_the_master(
+        "maint_vmac",
+        72,
+        "use_vmac: true, nopreempt: true, ",
+        "use_vmac: true, nopreempt: true, ",
+        false,
+    );
+}
+
+#[test]
 fn maintenance_on_both_routers_leaves_the_vip_unserved_and_says_so() {
     let lab = Lab::new("maint_both");
     let (a, b, client) = three_nodes(&lab);
@@ -290,4 +301,119 @@ fn handover_to_keepalived_loses_no_probe() {
     let (code, again) = operate(&a, &vipd_a, &["handover", INSTANCE]);
     assert_eq!(code, 0, "{again}");
     assert!(again.contains("VI_1: already BACKUP"), "{again}");
+}
+
+/// tcpdump on a switch port, frames the node sends (`-Q in` on the port), for at most `seconds`.
+fn capture_switch_port(lab: &Lab, node: &Node, seconds: u32) -> (std::process::Child, String) {
+    let path = lab
+        .dir()
+        .join(format!("{}-port.pcap", node.name()))
+        .to_str()
+        .expect("UTF-8 lab paths")
+        .to_owned();
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.switch_netns(), "timeout"])
+        .arg(seconds.to_string())
+        .args(["tcpdump", "--immediate-mode", "-U", "-Q", "in", "-i"])
+        .arg(node.switch_port())
+        .args(["-n", "-w", &path, "-c", "100000", "vrrp or arp or icmp"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcpdump in the switch namespace");
+    (child, path)
+}
+
+/// `tcpdump -r` of a capture: `(unix time, sender, line)` with link-level headers.
+fn read_frames(path: &str, sender: &str) -> Vec<(f64, String, String)> {
+    let out = std::process::Command::new("tcpdump")
+        .args(["-r", path, "-n", "-e", "-tt"])
+        .output()
+        .expect("tcpdump -r");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (at, _) = line.split_once(' ')?;
+            Some((at.parse().ok()?, sender.to_owned(), line.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn vmac_maintenance_beside_keepalived_is_lossless_on_the_wire() {
+    const VMAC: &str = "00:00:5e:00:01:4d";
+    let lab = Lab::new("maint_vmac_ka");
+    let (a, b, client) = three_nodes(&lab);
+    let vipd_a = a.start_vipd(&v3_config(
+        77,
+        150,
+        VIP,
+        "use_vmac: true, nopreempt: true, ",
+    ));
+    wait_state(&vipd_a, "gw-a", "MASTER", Duration::from_secs(5));
+    let _keepalived = b.start_keepalived(&keepalived_conf(
+        3,
+        77,
+        100,
+        "0.1",
+        VIP,
+        "  use_vmac\n  nopreempt\n",
+    ));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(vipd_a.state_of(INSTANCE).as_deref(), Some("MASTER"));
+
+    let (mut capture_a, pcap_a) = capture_switch_port(&lab, &a, 6);
+    let (mut capture_b, pcap_b) = capture_switch_port(&lab, &b, 6);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut said = (0, String::new());
+    let (lost, report) = probes_lost_during(&client, Duration::from_secs(3), || {
+        said = operate(&a, &vipd_a, &["maintenance", "on", INSTANCE]);
+    });
+    let _ = capture_a.wait();
+    let _ = capture_b.wait();
+    println!(
+        "vmac beside keepalived: {lost} of {} probes lost at 2 ms, longest gap {:.1} ms",
+        report.transmitted, report.longest_gap_ms
+    );
+    assert_eq!(said.0, 0, "{}", said.1);
+    assert!(
+        b.has_addr("vrrp.77", vip_addr(VIP)),
+        "keepalived lacks the VIP on its VMAC"
+    );
+
+    let mut frames = read_frames(&pcap_a, "gw-a");
+    frames.extend(read_frames(&pcap_b, "gw-b"));
+    frames.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let from_vmac = |line: &str| line.split_whitespace().nth(1) == Some(VMAC);
+    let leaving = frames
+        .iter()
+        .position(|(_, who, line)| who == "gw-a" && line.contains("prio 0"))
+        .expect("gw-a's priority-0 advert on the wire");
+    let successor = frames[leaving..]
+        .iter()
+        .position(|(_, who, line)| who == "gw-b" && from_vmac(line) && line.contains("VRRP"))
+        .map(|k| k + leaving)
+        .expect("keepalived's first advert from the virtual MAC");
+    let excerpt: Vec<String> = frames[leaving.saturating_sub(2)..(successor + 8).min(frames.len())]
+        .iter()
+        .filter(|(_, _, line)| !line.contains("ICMP echo request"))
+        .map(|(_, who, line)| format!("{who}> {line}"))
+        .collect();
+    println!(
+        "capture (frames each router sent into the switch):\n{}",
+        excerpt.join("\n")
+    );
+    let late: Vec<&String> = frames[successor..]
+        .iter()
+        .filter(|(_, who, line)| who == "gw-a" && from_vmac(line))
+        .map(|(_, _, line)| line)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "gw-a sent from the virtual MAC after keepalived took over (the switch moves back): {late:#?}"
+    );
+    assert_eq!(
+        lost, 0,
+        "probes lost handing over to keepalived with use_vmac: {report:?}"
+    );
 }

@@ -60,6 +60,7 @@ impl Daemon {
                     .router(id)
                     .is_some_and(|r| r.accepts_virtual_address_traffic());
                 let resources = Arc::new(instance.master_resources(accepts));
+                self.unsilence_vmac(id);
                 if self.serve(id, resources) {
                     self.reinstall(id);
                 }

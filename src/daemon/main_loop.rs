@@ -62,6 +62,8 @@ pub struct Daemon {
     pub(super) queued_reloads: Vec<Option<tokio::sync::oneshot::Sender<ReloadReport>>>,
     pub(super) shutting_down: bool,
     pub(super) maintenance: super::maintenance::Maintenance,
+    /// VMACs told to answer no ARP while their master hands over (`vmac_handover.rs`).
+    pub(super) silenced_vmacs: Vec<String>,
 }
 
 struct Signals {

@@ -8,6 +8,7 @@
 //! - [`apply`]: carrying out router actions; [`worker`] (+ [`effects`]): the kernel round trips;
 //! - [`startup`]; [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
 //!   [`maintenance`]: `vipd maintenance` / `vipd handover`, the hold and its state file;
+//!   [`vmac_handover`]: make-before-break with a shared virtual MAC;
 //! - [`tracking`]: vrrp_script / track_file / track_process verdicts → routers;
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket, whose
 //!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
@@ -31,6 +32,7 @@ mod snapshot;
 mod startup;
 mod tracking;
 mod transmit;
+mod vmac_handover;
 mod worker;
 
 use std::path::Path;

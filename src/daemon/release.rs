@@ -2,12 +2,14 @@
 //! sync groups out of service in phases that run inside the normal event loop, so every other
 //! instance keeps advertising meanwhile.
 //!
-//! 1. With `use_vmac` the VIPs go first (the routers share the virtual MAC, and our answers to the
-//!    successor's gratuitous ARPs would pull the switch back to our port); the priority-0 adverts
-//!    wait until the worker reports them gone (bounded).
-//! 2. The routers shut down: priority-0 adverts. A master without VMAC keeps serving its VIPs
-//!    (make-before-break) until a successor's advert is heard or its wait runs out: two advert
-//!    intervals, at least 1 s (a loaded machine), at most 3 s.
+//! 1. An IPv4 VMAC master stops answering ARP on its VMAC (`vmac_handover.rs`); an IPv6 one
+//!    removes its VIPs first (the routers share the virtual MAC, and its answers to the
+//!    successor's announcements would pull the switch back to its port), and the priority-0
+//!    adverts wait until the worker reports them gone (bounded).
+//! 2. The routers shut down (or are held, for maintenance): priority-0 adverts. A master that
+//!    still has its VIPs keeps serving them (make-before-break) until a successor's advert is
+//!    heard or its wait runs out: two advert intervals, at least 1 s (a loaded machine), at most
+//!    3 s. A maintenance departure ends here, its instances held.
 //! 3. Everything of ours is removed whatever the state, and once the worker confirms, the
 //!    instances are dropped, unused sockets closed, VMACs this run made deleted and their
 //!    sysctls restored.
@@ -62,7 +64,7 @@ impl Daemon {
                 let Some(instance) = self.registry.instance(id) else {
                     continue;
                 };
-                if instance.cfg.vmac.is_some() {
+                if instance.cfg.vmac.is_some() && !self.silence_vmac(id) {
                     removing |= self.stop_serving(id);
                 }
             }

@@ -85,6 +85,7 @@ impl Daemon {
             queued_reloads: Vec::new(),
             shutting_down: false,
             maintenance: Default::default(),
+            silenced_vmacs: Vec::new(),
             config,
         };
         daemon.sync_trackers(false);
