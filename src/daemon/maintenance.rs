@@ -298,6 +298,9 @@ impl Daemon {
             .collect();
         let successors = &mut self.maintenance.successors;
         successors.retain(|(i, _, _)| !pending.before.iter().any(|(b, ..)| b == i));
+        if self.maintenance.pending.is_empty() {
+            self.maintenance.successors.clear();
+        }
         let _ = pending.reply.send(OperationReply {
             error: None,
             outcomes,
@@ -427,5 +430,36 @@ fn list_or_none(names: &[String]) -> String {
         "none".into()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_file_round_trips_and_a_missing_one_holds_nothing() {
+        let dir = std::env::temp_dir().join(format!("vipd-maint-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(dir.join(STATE_FILE));
+        let mut maintenance = Maintenance::load(&dir).unwrap();
+        assert!(!maintenance.holds("VI_gw"));
+        maintenance.held.insert("VI_gw".into());
+        maintenance.held.insert("VI_2".into());
+        maintenance.save().unwrap();
+        let text = std::fs::read_to_string(dir.join(STATE_FILE)).unwrap();
+        assert!(text.lines().any(|l| l == "VI_gw"), "{text}");
+        let again = Maintenance::load(&dir).unwrap();
+        assert!(again.holds("VI_gw") && again.holds("VI_2") && !again.holds("VI_3"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unreadable_state_file_is_an_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("vipd-maint-dir-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(STATE_FILE)).unwrap();
+        let e = Maintenance::load(&dir).unwrap_err();
+        assert!(e.contains(STATE_FILE), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
