@@ -9,6 +9,8 @@ use crate::config::{
 use crate::time::Micros;
 use crate::timing::{advert_field_to_us, master_down_interval_us, skew_time_us};
 
+mod hold;
+
 /// The protocol state (keepalived's INIT, BACKUP, MASTER, FAULT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
@@ -697,33 +699,6 @@ impl Router {
                     self.enter_backup(now, Reason::SyncGroup, wait_us, out);
                 }
             }
-        }
-    }
-
-    fn on_hold(&mut self, on: bool, now: Micros, out: &mut Vec<Action>) {
-        if self.held == on {
-            return;
-        }
-        self.held = on;
-        match (on, self.state) {
-            (true, State::Master) => {
-                // As on shutdown: priority 0 lets the best Backup take over after its Skew_Time.
-                self.send_advert(0, out);
-                self.master_adver_interval_us = self.own_interval_us();
-                self.master_address = None;
-                self.enter_backup(now, Reason::Maintenance, 0, out);
-                self.deadline = None;
-            }
-            (true, State::Backup) => {
-                self.deadline = None;
-                self.preempt_allowed_at = None;
-            }
-            (false, State::Backup) => {
-                self.deadline = Some(now + self.master_down_interval_us());
-                self.down_timer_reason = Reason::MasterDownTimerExpired;
-            }
-            // Initialize and Fault: `start` reads the hold when the router comes up.
-            _ => {}
         }
     }
 
