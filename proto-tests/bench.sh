@@ -5,6 +5,10 @@
 #   unplanned failover  a client pings the VIP every 2 ms, the master's cable is cut (its bridge
 #                       port set down); outage = longest gap between two replies. Median of N runs.
 #   planned handover    the same with SIGTERM on the master (priority-0 advert).
+#   maintenance         the same, taking the master out of service without stopping it, with and
+#                       without use_vmac: `vipd maintenance on` beside keepalived's best
+#                       equivalents (its priority lowered below the backup's + SIGHUP reload, and
+#                       SIGTERM); a fixed count of probes at 2 ms, so lost probes are exact.
 #   footprint           RSS (and PSS) summed over every process of the daemon (keepalived: parent +
 #                       VRRP child) and CPU time (utime+stime) over a window, 1 and 100 instances,
 #                       both routers running, on the master and on the backup.
@@ -19,7 +23,7 @@
 #   bash proto-tests/bench.sh --quick    # 3 runs, 5 s footprint, scale 50 and 255 for 10 s
 #
 # Options: --scale-rt PRIO (scale runs with both daemons under chrt -f PRIO), --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
-# binary, no build), --only LIST (comma list of failover,handover,footprint,scale), --keep (keep
+# binary, no build), --only LIST (comma list of failover,handover,maintenance,footprint,scale), --keep (keep
 # the work dir with configs and logs), --out FILE (also write the table there).
 # Diagnostic knobs (environment): BENCH_QUIET_VIPD_LOG (vipd's log level in the footprint and scale
 # runs, default warn), BENCH_GLOBAL_DEFS="key value;key value" (extra global_defs for both daemons).
@@ -32,7 +36,7 @@ SCALE_STEPS="25 50 100 200 255"
 SCALE_SECS=30
 SCALE_SETTLE_SECS=2
 VIPD=
-ONLY=failover,handover,footprint,scale
+ONLY=failover,handover,maintenance,footprint,scale
 KEEP=0
 SCALE_RT=
 OUT=
@@ -184,13 +188,16 @@ write_conf() {
         for kv in "${extra[@]}"; do [[ -n $kv ]] && printf '  %s\n' "$kv" >>"$file"; done
         printf '}\n' >>"$file"
     fi
+    # BENCH_VMAC=1: use_vmac on every instance (the maintenance runs).
+    local vmac_yaml="" vmac_conf=""
+    [[ ${BENCH_VMAC:-0} -eq 1 ]] && vmac_yaml="use_vmac: true, " vmac_conf="  use_vmac\n"
     for ((i = 1; i <= (count == 0 ? 1 : count); i++)); do
         if [[ $count -eq 0 ]]; then vrid=51 addr=$VIP/24; else vrid=$i addr=$(vip_of "$i")/32; fi
         if [[ $daemon == vipd ]]; then
-            printf '  VI_%s: {interface: eth0, virtual_router_id: %s, priority: %s, advert_int: %s, virtual_ipaddress: [%s]}\n' \
-                "$vrid" "$vrid" "$prio" "$advert" "$addr" >>"$file"
+            printf '  VI_%s: {interface: eth0, virtual_router_id: %s, priority: %s, advert_int: %s, %svirtual_ipaddress: [%s]}\n' \
+                "$vrid" "$vrid" "$prio" "$advert" "$vmac_yaml" "$addr" >>"$file"
         else
-            printf 'vrrp_instance VI_%s {\n  state BACKUP\n  interface eth0\n  virtual_router_id %s\n  priority %s\n  advert_int %s\n  virtual_ipaddress {\n    %s\n  }\n}\n' \
+            printf "vrrp_instance VI_%s {\n  state BACKUP\n  interface eth0\n  virtual_router_id %s\n  priority %s\n  advert_int %s\n${vmac_conf}  virtual_ipaddress {\n    %s\n  }\n}\n" \
                 "$vrid" "$vrid" "$prio" "$advert" "$addr" >>"$file"
         fi
     done
@@ -285,6 +292,60 @@ outage_run() {
     else
         log "  $daemon $how run $run: gw-b did not take over or the client got no reply after (see $WORK/$tag-*.log)"
         record "fail_$how" "$daemon" 1
+    fi
+    lab_down
+}
+
+# ---------------------------------------------------------------- maintenance
+holds_anywhere() { ip -n "$1" -4 -o addr show 2>/dev/null | grep -q " $VIP/"; }
+maint_converged() { holds_anywhere "$GA" && ! holds_anywhere "$GB"; }
+
+# maint_run DAEMON maint|reload|term VMAC(0|1) RUN: the master leaves service while a client
+# pings every 2 ms (2500 probes); records the longest gap and the lost probes.
+maint_run() {
+    local daemon=$1 how=$2 vmac=$3 run=$4 tag="$1-$2-vmac$3-$4"
+    lab_up
+    BENCH_VMAC=$vmac write_conf "$daemon" "$WORK/$tag-a.conf" gw-a $MASTER_PRIORITY $ADVERT 0
+    BENCH_VMAC=$vmac write_conf "$daemon" "$WORK/$tag-b.conf" gw-b $BACKUP_PRIORITY $ADVERT 0
+    start_daemon "$daemon" "$GA" "$tag-a" 0
+    local pid_a=$STARTED_PID
+    start_daemon "$daemon" "$GB" "$tag-b" 0
+    if ! wait_cond 100 maint_converged; then
+        log "  $tag: no convergence in 10 s (see $WORK/$tag-*.log)"
+        record "maint_fail" "$daemon" "$tag"
+        lab_down
+        return
+    fi
+    sleep 1.5
+    local ping_log=$WORK/$tag.ping
+    ip netns exec "$CL" ping -n -D -i 0.002 -W 1 -c 2500 -w 15 "$VIP" >"$ping_log" 2>&1 &
+    PING_PID=$!
+    wait_cond 30 grep -qs "bytes from" "$ping_log" || { log "  $tag: no reply from the VIP"; record "maint_fail" "$daemon" "$tag"; lab_down; return; }
+    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 1 + r / 32768 }')"
+    case $how in
+        maint) ip netns exec "$GA" "$VIPD" maintenance on VI_51 --runtime-dir "$WORK/$tag-a.run" >>"$WORK/$tag-a.op" 2>&1 || true ;;
+        reload) sed -i "s/priority $MASTER_PRIORITY/priority 50/" "$WORK/$tag-a.conf"; kill -HUP "$pid_a" ;;
+        term) kill -TERM "$pid_a" ;;
+    esac
+    wait "$PING_PID" 2>/dev/null || true
+    PING_PID=
+    local gap sent got
+    gap=$(awk '/bytes from/ { t = substr($1, 2, length($1) - 2) + 0; if (n++ && (t - prev) * 1000 > gap) gap = (t - prev) * 1000; prev = t }
+               END { printf "%.1f", gap }' "$ping_log")
+    sent=$(awk '/packets transmitted/ { print $1 }' "$ping_log")
+    got=$(grep -c "bytes from" "$ping_log" || true)
+    if holds_anywhere "$GB"; then
+        log "  $daemon $how vmac=$vmac run $run: outage $gap ms, $((sent - got)) of $sent probes lost"
+        # vipd's one figure stands beside each of keepalived's two ways.
+        local keys=("$how")
+        [[ $how == maint ]] && keys=(reload term)
+        for k in "${keys[@]}"; do
+            record "maint_outage_${k}_$vmac" "$daemon" "$gap"
+            record "maint_lost_${k}_$vmac" "$daemon" "$((sent - got))"
+        done
+    else
+        log "  $daemon $how vmac=$vmac run $run: gw-b does not hold the VIP (see $WORK/$tag-*.log)"
+        record "maint_fail" "$daemon" "$tag"
     fi
     lab_down
 }
@@ -447,6 +508,16 @@ for how in cut term; do
         for daemon in vipd keepalived; do outage_run "$daemon" "$how" "$run"; done
     done
 done
+if wants maintenance; then
+    log "== maintenance (master out of service, 2500 probes at 2 ms), $RUNS runs each, interleaved"
+    for vmac in 0 1; do
+        for ((run = 1; run <= RUNS; run++)); do
+            maint_run vipd maint "$vmac" "$run"
+            maint_run keepalived reload "$vmac" "$run"
+            maint_run keepalived term "$vmac" "$run"
+        done
+    done
+fi
 if wants footprint; then
     log "== footprint over ${FOOTPRINT_SECS}s (VIPD_LOG=warn; keepalived without --log-detail)"
     for count in 1 100; do
@@ -523,6 +594,10 @@ def add(label, unit, key, how="median"):
 
 add("unplanned failover outage, median (min-max)", "ms", "outage_cut")
 add("planned handover outage, median (min-max)", "ms", "outage_term")
+for vmac, name in (("0", "no VMAC"), ("1", "use_vmac")):
+    for way, ka in (("reload", "priority 50 + reload"), ("term", "SIGTERM")):
+        add(f"maintenance outage, {name}: vipd maintenance vs keepalived {ka}", "ms", f"maint_outage_{way}_{vmac}")
+        add(f"maintenance lost probes at 2 ms, {name}: vipd vs keepalived {ka}", "probes", f"maint_lost_{way}_{vmac}")
 for n in ("1", "100"):
     for role in ("master", "backup"):
         add(f"RSS {role}, {n} instance(s)", "MiB", f"rss_{role}_{n}", "mib")
@@ -549,6 +624,9 @@ print("scale ladder (advert_int 0.01, window ${SCALE_SECS}s):")
 for d in ("vipd", "keepalived"):
     for detail in rows["scale_detail"][d]:
         print(f"  {d}: {detail}")
+for d in ("vipd", "keepalived"):
+    for tag in rows["maint_fail"][d]:
+        print(f"  {d}: maintenance run {tag} failed")
 for key in ("fail_footprint",):
     for d in ("vipd", "keepalived"):
         if rows[key][d]:

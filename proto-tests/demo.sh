@@ -2,7 +2,8 @@
 # vipd demo: two VRRPv3 routers (gw-a priority 150, gw-b priority 100, advert_int 0.1, VIP
 # 192.0.2.100/24) and a client on a bridge, all in network namespaces of their own. Shows the
 # election, pings the VIP every 2 ms, cuts the master's link, prints the measured outage beside
-# Master_Down_Interval, and removes everything (namespaces, processes, files) on every exit path.
+# Master_Down_Interval, then (vipd) puts the master in maintenance with the client's lost-probe
+# count, and removes everything (namespaces, processes, files) on every exit path.
 #
 # Run as root from the repository. VIPD_DEMO_DAEMON=keepalived runs the same demo with Debian's
 # keepalived instead of vipd (a reference figure). Nothing touches the root namespace's interfaces.
@@ -253,3 +254,30 @@ echo "   expected Master_Down_Interval: 3 x ${ADVERT_MS} ms + (256-${BACKUP_PRIO
 echo "   $BACKUP held $VIP ${TAKEOVER_MS} ms after the cut"
 echo "== after the cut"
 show_status
+
+if [[ $DAEMON == vipd ]]; then
+    echo "== reconnecting $MASTER; it preempts back (priority 150)"
+    ip -n "$SW" link set "${PORT[$MASTER]}" up
+    wait_tenths 50 holds_vip "$MASTER" || fail "$MASTER did not take $VIP back within 5 s"
+    wait_tenths 30 one_holder || fail "two routers hold $VIP"
+    sleep 1
+    echo "== planned maintenance: the client pings $VIP every 2 ms; vipd maintenance on VI_1 on $MASTER"
+    ip netns exec "$(ns client)" ping -n -D -i 0.002 -W 1 -c 1500 -w 10 "$VIP" >"$WORK/ping-maint.log" 2>&1 &
+    PING_PID=$!
+    wait_tenths 30 grep -qs "bytes from" "$WORK/ping-maint.log" || die "the client gets no reply from $VIP"
+    sleep 1
+    ip netns exec "$(ns "$MASTER")" "$VIPD" maintenance on VI_1 --runtime-dir "$WORK/$MASTER.run" 2>&1 | sed 's/^/   /' ||
+        fail "vipd maintenance on failed"
+    wait "$PING_PID" || true
+    PING_PID=
+    read -r GAP_MS REPLIES SENT < <(awk '
+        /bytes from/ { t = substr($1, 2, length($1) - 2) + 0; if (n++ && (t - prev) * 1000 > gap) gap = (t - prev) * 1000; prev = t }
+        /packets transmitted/ { sent = $1 }
+        END { printf "%.1f %d %d\n", gap, n, sent }' "$WORK/ping-maint.log")
+    echo "   client: $((SENT - REPLIES)) of $SENT probes lost (longest gap between replies ${GAP_MS} ms)"
+    show_status
+    echo "== maintenance off: $MASTER returns under its preempt rule"
+    ip netns exec "$(ns "$MASTER")" "$VIPD" maintenance off VI_1 --runtime-dir "$WORK/$MASTER.run" 2>&1 | sed 's/^/   /'
+    wait_tenths 50 holds_vip "$MASTER" || fail "$MASTER did not take $VIP back after maintenance off"
+    echo "   $MASTER holds $VIP again"
+fi

@@ -691,11 +691,27 @@ impl Node {
         runtime_owner: Option<(u32, u32)>,
     ) -> VipdProc {
         let id = self.shared.next_id();
+        let runtime_dir = self.shared.dir.join(format!("{}-run-{id}", self.name));
+        self.launch_vipd(yaml, runtime_dir, wrapper, runtime_owner)
+    }
+
+    /// Like [`Node::start_vipd`] with a given runtime dir (a restart that keeps its state).
+    pub fn start_vipd_in(&self, yaml: &str, runtime_dir: PathBuf) -> VipdProc {
+        self.launch_vipd(yaml, runtime_dir, &[], None)
+    }
+
+    fn launch_vipd(
+        &self,
+        yaml: &str,
+        runtime_dir: PathBuf,
+        wrapper: &[&str],
+        runtime_owner: Option<(u32, u32)>,
+    ) -> VipdProc {
+        let id = self.shared.next_id();
         let config = self
             .shared
             .dir
             .join(format!("{}-vipd-{id}.yaml", self.name));
-        let runtime_dir = self.shared.dir.join(format!("{}-run-{id}", self.name));
         fs::write(&config, yaml).expect("write vipd config");
         fs::create_dir_all(&runtime_dir).expect("create runtime dir");
         if let Some((uid, gid)) = runtime_owner {

@@ -22,6 +22,7 @@ mod keepalived_conf_lab;
 mod lab;
 mod lab_selftest;
 mod least_privilege;
+mod maintenance_lab;
 mod metrics_http;
 mod metrics_prometheus;
 mod stateful_gateway;

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod hooks;
 pub mod import;
 pub mod observe;
+pub mod operate;
 pub mod sniff;
 pub mod system;
 pub mod track;

@@ -72,6 +72,32 @@ enum Command {
     /// Print the man page vipd(8) in roff (what the package installs).
     #[command(hide = true)]
     Manpage,
+    /// Take instances out of service and keep them out (a master hands over first,
+    /// make-before-break), across restarts, until `off` (exit 0 done, 1 refused or not done,
+    /// 2 daemon unreachable).
+    Maintenance {
+        #[arg(value_parser = ["on", "off"])]
+        switch: String,
+        /// Instances (a sync group member brings its whole group).
+        #[arg(conflicts_with_all = ["group", "all"], required_unless_present_any = ["group", "all"])]
+        instances: Vec<String>,
+        /// Every member of this vrrp_sync_group.
+        #[arg(long, conflicts_with = "all")]
+        group: Option<String>,
+        /// Every instance.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
+        runtime_dir: PathBuf,
+    },
+    /// Hand over now (make-before-break), then return to the usual preemption rules; without
+    /// names, every instance that is master (exit 0 a successor took over, 1 none did or
+    /// refused, 2 daemon unreachable).
+    Handover {
+        instances: Vec<String>,
+        #[arg(long, default_value = DEFAULT_RUNTIME_DIR)]
+        runtime_dir: PathBuf,
+    },
 }
 
 /// How the configuration file is read.
@@ -94,6 +120,16 @@ impl ReadArgs {
                 ..Default::default()
             },
         }
+    }
+}
+
+fn targets(instances: Vec<String>, group: Option<String>, all: bool) -> vipd::operate::Targets {
+    use vipd::operate::Targets;
+    match (group, all) {
+        (_, true) => Targets::All,
+        (Some(group), false) => Targets::Group(group),
+        (None, false) if instances.is_empty() => Targets::All,
+        (None, false) => Targets::Instances(instances),
     }
 }
 
@@ -128,6 +164,28 @@ fn main() {
                 }
             }
         }
+        Command::Maintenance {
+            switch,
+            instances,
+            group,
+            all,
+            runtime_dir,
+        } => vipd::operate::run(
+            &runtime_dir,
+            &vipd::operate::Operation::Maintenance {
+                on: switch == "on",
+                targets: targets(instances, group, all),
+            },
+        ),
+        Command::Handover {
+            instances,
+            runtime_dir,
+        } => vipd::operate::run(
+            &runtime_dir,
+            &vipd::operate::Operation::Handover {
+                targets: targets(instances, None, false),
+            },
+        ),
     };
     std::process::exit(code);
 }

@@ -61,6 +61,7 @@ impl Daemon {
                     .router(id)
                     .is_some_and(|r| r.accepts_virtual_address_traffic());
                 let resources = Arc::new(instance.master_resources(accepts));
+                self.unsilence_vmac(id);
                 if self.serve(id, resources) {
                     self.reinstall(id);
                 }
@@ -133,9 +134,12 @@ impl Daemon {
             state_name(to),
             reason
         );
-        let links = self
-            .hooks
-            .on_instance_transition(&instance.cfg, to, priority);
+        let links = if reason == router::Reason::Maintenance {
+            self.hooks.on_instance_maintenance(&instance.cfg, priority)
+        } else {
+            self.hooks
+                .on_instance_transition(&instance.cfg, to, priority)
+        };
         let origin = format!("INSTANCE {}", instance.cfg.name);
         let group = instance.group;
         self.set_links(origin, links);

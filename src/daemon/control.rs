@@ -1,5 +1,6 @@
 //! The control socket: a Unix stream socket (mode 0600) in the runtime directory. A client writes one
-//! command line (`status` or `reload`), the daemon answers with one JSON document and closes the
+//! command line (`status`, `reload`, or a `maintenance` / `handover` command of
+//! [`crate::operate`]), the daemon answers with one JSON document and closes the
 //! connection. The HTTP listener's requests travel on the same channel to the loop.
 
 use std::io;
@@ -14,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::main_loop::Daemon;
 use crate::observe::http::{LoopHandle, LoopRequest, Settings};
 use crate::observe::status::{ReloadReport, StatusReport};
+use crate::operate::{Operation, OperationReply};
 
 pub const SOCKET_NAME: &str = "vipd.sock";
 
@@ -22,6 +24,8 @@ pub enum ControlRequest {
     Status(oneshot::Sender<StatusReport>),
     /// Re-read the configuration file and apply it.
     Reload(oneshot::Sender<ReloadReport>),
+    /// `vipd maintenance` / `vipd handover`: see `maintenance.rs`.
+    Operate(Operation, oneshot::Sender<OperationReply>),
     /// From the HTTP listener (`/metrics`, `/status`, `/`): see [`Daemon::on_http_request`].
     Http(LoopRequest),
 }
@@ -97,7 +101,10 @@ pub fn serve(runtime_dir: &Path, requests: mpsc::Sender<ControlRequest>) -> io::
 async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read.take(256)).read_line(&mut line).await?;
+    // Room for a maintenance command naming many instances.
+    BufReader::new(read.take(16 * 1024))
+        .read_line(&mut line)
+        .await?;
     let reply = match line.trim() {
         "status" => {
             let (tx, rx) = oneshot::channel();
@@ -119,7 +126,28 @@ async fn answer(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) -> i
                 Err(_) => return Ok(()),
             }
         }
-        other => serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string(),
+        other => match Operation::parse_line(other) {
+            Some(Ok(operation)) => {
+                let (tx, rx) = oneshot::channel();
+                if requests
+                    .send(ControlRequest::Operate(operation, tx))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                match rx.await {
+                    Ok(reply) => serde_json::to_string(&reply).map_err(io::Error::other)?,
+                    Err(_) => return Ok(()),
+                }
+            }
+            Some(Err(e)) => {
+                serde_json::to_string(&OperationReply::refused(e)).map_err(io::Error::other)?
+            }
+            None => {
+                serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string()
+            }
+        },
     };
     write.write_all(reply.as_bytes()).await?;
     write.write_all(b"\n").await?;
@@ -146,7 +174,11 @@ fn unreadable(runtime_dir: &Path, e: serde_json::Error) -> String {
 }
 
 /// Sends one command line and returns the whole answer.
-fn request(runtime_dir: &Path, command: &str, timeout: Duration) -> Result<String, String> {
+pub(crate) fn request(
+    runtime_dir: &Path,
+    command: &str,
+    timeout: Duration,
+) -> Result<String, String> {
     use std::io::{Read, Write};
     let path = socket_path(runtime_dir);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {

@@ -63,6 +63,9 @@ pub struct Daemon {
     pub(super) shutting_down: bool,
     /// systemd's watchdog, fed from this loop (None unless the unit sets WatchdogSec=).
     pub(super) watchdog: Option<super::watchdog::Watchdog>,
+    pub(super) maintenance: super::maintenance::Maintenance,
+    /// VMACs told to answer no ARP while their master hands over (`vmac_handover.rs`).
+    pub(super) silenced_vmacs: Vec<String>,
 }
 
 struct Signals {
@@ -134,8 +137,10 @@ impl Daemon {
 
     /// A departure finished.
     pub(super) fn departed(&mut self, purpose: Purpose) {
-        if purpose == Purpose::Reload {
-            self.reload_after_departure();
+        match purpose {
+            Purpose::Reload => self.reload_after_departure(),
+            Purpose::Hold(operation) => self.finish_operation(operation),
+            Purpose::Shutdown => {}
         }
     }
 
@@ -150,6 +155,9 @@ impl Daemon {
             }
             Event::Control(ControlRequest::Reload(reply)) => self.reload(Some(reply)),
             Event::Control(ControlRequest::Http(request)) => self.on_http_request(request),
+            Event::Control(ControlRequest::Operate(operation, reply)) => {
+                self.on_operate(operation, reply)
+            }
             Event::Reload => {
                 tracing::info!("SIGHUP: reloading {}", self.config_path.display());
                 self.reload(None);

@@ -8,6 +8,8 @@
 //! - [`attach`]: interfaces, VMACs, sockets; [`netevents`]: what netlink reports;
 //! - [`apply`]: carrying out router actions; [`worker`] (+ [`effects`]): the kernel round trips;
 //! - [`startup`]; [`release`]: leaving (make-before-break); [`reload`]; [`shutdown`];
+//!   [`maintenance`]: `vipd maintenance` / `vipd handover`, the hold and its state file;
+//!   [`vmac_handover`]: make-before-break with a shared virtual MAC;
 //! - [`tracking`]: vrrp_script / track_file / track_process verdicts → routers;
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket, whose
 //!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
@@ -24,6 +26,7 @@ mod event;
 pub mod instance;
 mod link_actions;
 mod main_loop;
+mod maintenance;
 mod netevents;
 mod receive;
 mod registry;
@@ -35,6 +38,7 @@ mod startup;
 mod tracking;
 mod transmit;
 mod vip_ledger;
+mod vmac_handover;
 mod watchdog;
 mod worker;
 
@@ -137,7 +141,10 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
         )
         .await
         {
-            Ok(daemon) => daemon.run().await,
+            Ok(mut daemon) => {
+                daemon.load_maintenance(runtime_dir);
+                daemon.run().await
+            }
             Err(e) => {
                 tracing::error!("cannot start: {e}");
                 1

@@ -340,7 +340,7 @@ impl Daemon {
         }
         instance.stats.on_advert_heard(now);
         if advert.priority > 0 {
-            self.successor_heard(id);
+            self.successor_heard(id, src);
         }
         let input = Input::Advert(router::ReceivedAdvert {
             src,

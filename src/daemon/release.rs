@@ -2,12 +2,14 @@
 //! sync groups out of service in phases that run inside the normal event loop, so every other
 //! instance keeps advertising meanwhile.
 //!
-//! 1. With `use_vmac` the VIPs go first (the routers share the virtual MAC, and our answers to the
-//!    successor's gratuitous ARPs would pull the switch back to our port); the priority-0 adverts
-//!    wait until the worker reports them gone (bounded).
-//! 2. The routers shut down: priority-0 adverts. A master without VMAC keeps serving its VIPs
-//!    (make-before-break) until a successor's advert is heard or its wait runs out: two advert
-//!    intervals, at least 1 s (a loaded machine), at most 3 s.
+//! 1. An IPv4 VMAC master stops answering ARP on its VMAC (`vmac_handover.rs`); an IPv6 one
+//!    removes its VIPs first (the routers share the virtual MAC, and its answers to the
+//!    successor's announcements would pull the switch back to its port), and the priority-0
+//!    adverts wait until the worker reports them gone (bounded).
+//! 2. The routers shut down (or are held, for maintenance): priority-0 adverts. A master that
+//!    still has its VIPs keeps serving them (make-before-break) until a successor's advert is
+//!    heard or its wait runs out: two advert intervals, at least 1 s (a loaded machine), at most
+//!    3 s. A maintenance departure ends here, its instances held.
 //! 3. Everything of ours is removed whatever the state, and once the worker confirms, the
 //!    instances are dropped, unused sockets closed, VMACs this run made deleted and their
 //!    sysctls restored.
@@ -25,6 +27,9 @@ use super::worker::Request;
 pub enum Purpose {
     Reload,
     Shutdown,
+    /// Maintenance or handover operation `n` (`maintenance.rs`): the routers are held instead
+    /// of shut down, and the instances stay once their successors have spoken.
+    Hold(u64),
 }
 
 #[derive(Debug)]
@@ -59,7 +64,7 @@ impl Daemon {
                 let Some(instance) = self.registry.instance(id) else {
                     continue;
                 };
-                if instance.cfg.vmac.is_some() {
+                if instance.cfg.vmac.is_some() && !self.silence_vmac(id) {
                     removing |= self.stop_serving(id);
                 }
             }
@@ -79,7 +84,7 @@ impl Daemon {
             phase,
         });
         if released_now {
-            self.send_priority_zero(&groups);
+            self.send_priority_zero(&groups, purpose);
         }
         self.advance_departures();
     }
@@ -101,7 +106,7 @@ impl Daemon {
     }
 
     /// Phase 2: masters without VMAC keep their VIPs, then every router shuts down.
-    fn send_priority_zero(&mut self, groups: &[GroupId]) {
+    fn send_priority_zero(&mut self, groups: &[GroupId], purpose: Purpose) {
         let now = self.now();
         for &group in groups {
             for id in self.members(group) {
@@ -116,19 +121,23 @@ impl Daemon {
                     serving.garp = None;
                 }
             }
-            self.drive(group, |routers, now, out| routers.shutdown(now, out));
+            self.drive(group, |routers, now, out| match purpose {
+                Purpose::Hold(_) => routers.hold(true, now, out),
+                Purpose::Reload | Purpose::Shutdown => routers.shutdown(now, out),
+            });
         }
     }
 
     /// A valid advert with a priority above zero for a releasing instance: a router that is (or
     /// is becoming) master in our place. The VIPs go now.
-    pub(super) fn successor_heard(&mut self, id: InstanceId) {
+    pub(super) fn successor_heard(&mut self, id: InstanceId, src: std::net::IpAddr) {
         let releasing = self
             .registry
             .instance(id)
             .and_then(|i| i.serving.as_ref())
             .is_some_and(|s| s.releasing_until.is_some());
         if releasing {
+            self.note_successor(id, src);
             self.release(id, "the successor advertises");
             self.advance_departures();
         }
@@ -223,7 +232,8 @@ impl Daemon {
             match &self.departures[k].phase {
                 Phase::Clearing { ticket: 0, .. } => {
                     self.departures[k].phase = Phase::Releasing;
-                    self.send_priority_zero(&groups);
+                    let purpose = self.departures[k].purpose;
+                    self.send_priority_zero(&groups, purpose);
                     continue;
                 }
                 Phase::Releasing => {
@@ -237,6 +247,11 @@ impl Daemon {
                     });
                     if holding {
                         k += 1;
+                        continue;
+                    }
+                    if let Purpose::Hold(_) = self.departures[k].purpose {
+                        let departure = self.departures.remove(k);
+                        self.departed(departure.purpose);
                         continue;
                     }
                     // Whatever state each instance was in, nothing of ours stays behind.

@@ -43,6 +43,7 @@ impl Daemon {
                         config::Version::V3 => 3,
                     },
                     state: r.state(),
+                    maintenance: r.is_held(),
                     priority: i.cfg.priority,
                     effective_priority: r.effective_priority(),
                     master: r.master_address(),

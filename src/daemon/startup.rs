@@ -85,6 +85,8 @@ impl Daemon {
             queued_reloads: Vec::new(),
             shutting_down: false,
             watchdog: super::watchdog::Watchdog::from_env(),
+            maintenance: Default::default(),
+            silenced_vmacs: Vec::new(),
             config,
         };
         daemon.sync_trackers(false);
@@ -121,6 +123,7 @@ impl Daemon {
 
     /// Starts one group's routers; a member without a usable interface goes to Fault at once.
     pub(super) fn start_group(&mut self, group: GroupId) {
+        self.hold_if_in_maintenance(group);
         self.drive(group, |routers, now, out| routers.startup(now, out));
         let members = self
             .registry

@@ -77,6 +77,20 @@ impl Hooks {
         links::actions_for(&instance.actions, state).to_vec()
     }
 
+    /// `instance` left MASTER for BACKUP because of `vipd maintenance` (notify's reason
+    /// argument `maintenance`): as a transition to BACKUP otherwise (conntrackd, link actions,
+    /// which are returned). Must be called inside the tokio runtime.
+    #[must_use]
+    pub fn on_instance_maintenance(
+        &self,
+        instance: &config::Instance,
+        priority: u8,
+    ) -> Vec<LinkAction> {
+        self.notify.on_instance_maintenance(instance, priority);
+        self.conntrackd_of(&format!("INSTANCE {}", instance.name), State::Backup);
+        links::actions_for(&instance.actions, State::Backup).to_vec()
+    }
+
     /// Every member of `group` is now in `state`; the link actions to carry out are returned.
     /// Must be called inside the tokio runtime.
     #[must_use]

@@ -119,16 +119,39 @@ impl Notifier {
             &instance.notify,
             state,
             priority,
+            None,
+        );
+    }
+
+    /// As [`Notifier::on_instance_transition`] for a master that `vipd maintenance` sent to
+    /// BACKUP: `notify` gets a fifth argument and the FIFO line a fifth word, `maintenance`
+    /// (scripts reading four arguments see an ordinary BACKUP).
+    pub fn on_instance_maintenance(&self, instance: &config::Instance, priority: u8) {
+        self.notify(
+            "INSTANCE",
+            &instance.name,
+            &instance.notify,
+            State::Backup,
+            priority,
+            Some("maintenance"),
         );
     }
 
     /// Starts the scripts configured for sync group `group` entering `state` (every member is
     /// in `state`) and writes the FIFO line. keepalived sends priority 0 for a group.
     pub fn on_group_transition(&self, group: &config::SyncGroup, state: State) {
-        self.notify("GROUP", &group.name, &group.notify, state, 0);
+        self.notify("GROUP", &group.name, &group.notify, state, 0, None);
     }
 
-    fn notify(&self, kind: &str, name: &str, scripts: &config::Notify, state: State, priority: u8) {
+    fn notify(
+        &self,
+        kind: &str,
+        name: &str,
+        scripts: &config::Notify,
+        state: State,
+        priority: u8,
+        reason: Option<&str>,
+    ) {
         if !has_commands(scripts) && self.fifos.is_empty() {
             return;
         }
@@ -147,11 +170,17 @@ impl Notifier {
                 name,
                 format!("{command} \"$@\""),
                 [kind, name, state_word(state), &priority]
+                    .into_iter()
+                    .chain(reason)
                     .map(str::to_owned)
-                    .to_vec(),
+                    .collect(),
             );
         }
-        let line = fifo_line(kind, name, state, &priority);
+        let mut line = fifo_line(kind, name, state, &priority);
+        if let Some(reason) = reason {
+            line.push(' ');
+            line.push_str(reason);
+        }
         for fifo in &self.fifos {
             if let Err(e) = fifo.write_line(&line) {
                 tracing::warn!(

@@ -68,6 +68,7 @@ pub fn reason_name(reason: Reason) -> &'static str {
         Reason::TrackFailed => "track_failed",
         Reason::TrackRecovered => "track_recovered",
         Reason::SyncGroup => "sync_group",
+        Reason::Maintenance => "maintenance",
     }
 }
 

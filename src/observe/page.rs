@@ -82,9 +82,10 @@ fn write_instance(out: &mut String, i: &InstanceSnapshot, now: f64) -> fmt::Resu
     writeln!(
         out,
         "<section class=\"instance\">\n<div class=\"title\"><h2>{}</h2>\
-         <span class=\"state {state}\">{state}</span>\
+         <span class=\"state {state}\">{state}{}</span>\
          <span class=\"meta\">{} · VRID {} · VRRPv{} · IPv{}</span></div>",
         Esc(&i.name),
+        if i.maintenance { " · maintenance" } else { "" },
         Esc(&i.interface),
         i.vrid,
         i.version,
@@ -388,6 +389,7 @@ pub(super) mod tests {
                 family: 4,
                 version: 3,
                 state: State::Master,
+                maintenance: false,
                 priority: 150,
                 effective_priority: 100,
                 master: Some("192.0.2.1".parse().unwrap()),

@@ -52,6 +52,8 @@ pub struct InstanceSnapshot {
     /// 2 or 3.
     pub version: u8,
     pub state: State,
+    /// Held out of the election by `vipd maintenance on`.
+    pub maintenance: bool,
     pub priority: u8,
     pub effective_priority: u8,
     pub master: Option<IpAddr>,
@@ -269,6 +271,7 @@ impl Snapshot {
                     family: 4,
                     version: 3,
                     state,
+                    maintenance: false,
                     priority: 100,
                     effective_priority: 90,
                     master: Some(v4(k + 100)),
@@ -377,6 +380,7 @@ impl InstanceSnapshot {
             family: self.family,
             version: self.version,
             state: state_name(self.state).to_owned(),
+            maintenance: self.maintenance,
             priority: self.priority,
             effective_priority: self.effective_priority,
             master: self.master.map(|a| a.to_string()),
@@ -489,6 +493,7 @@ mod tests {
                 family: 4,
                 version: 3,
                 state: State::Master,
+                maintenance: false,
                 priority: 150,
                 effective_priority: 150,
                 master: Some("192.0.2.1".parse().unwrap()),

@@ -83,6 +83,9 @@ pub struct InstanceStatus {
     pub version: u8,
     /// INIT, BACKUP, MASTER or FAULT.
     pub state: String,
+    /// Held out of the election by `vipd maintenance on` (state BACKUP, reason maintenance).
+    #[serde(default)]
+    pub maintenance: bool,
     pub priority: u8,
     pub effective_priority: u8,
     /// The master's address as last heard (ours when we are master).
@@ -252,6 +255,19 @@ impl StatusReport {
                 i.master_advert_interval_ms,
             );
             write_master_now(&mut out, i);
+            if i.maintenance {
+                let _ = writeln!(
+                    out,
+                    "    maintenance: held out of the election until `vipd maintenance off {}`",
+                    i.name
+                );
+                if i.master.is_none() {
+                    let _ = writeln!(
+                        out,
+                        "    NOBODY SERVES the VIPs: no master heard while this router is in maintenance"
+                    );
+                }
+            }
             for v in &i.vips {
                 write_vip(&mut out, v);
             }

@@ -10,6 +10,8 @@ use crate::heard::{self, HeardAdvert};
 use crate::time::Micros;
 use crate::timing::{advert_field_to_us, master_down_interval_us, skew_time_us};
 
+mod hold;
+
 /// The protocol state (keepalived's INIT, BACKUP, MASTER, FAULT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
@@ -50,6 +52,8 @@ pub enum Reason {
     TrackRecovered,
     /// Another member of our sync group moved and we followed.
     SyncGroup,
+    /// The operator put the router in maintenance ([`Input::Hold`]): a Master handed over.
+    Maintenance,
 }
 
 /// An advert as the wire layer hands it over: decoded, checksummed, TTL/hop-limit checked,
@@ -98,6 +102,12 @@ pub enum Input {
     InterfaceUp,
     /// A command from the [`crate::SyncGroup`] coordinator.
     SyncGroup(GroupCommand),
+    /// Maintenance (an operator's hold): while `on`, the router stays out of the election: a
+    /// Master sends a priority-0 advert and steps down to Backup, a Backup never takes over
+    /// (its down timer is off and priority-0 adverts are ignored), and a router leaving Fault
+    /// or starting comes up as a held Backup. When the hold ends a Backup starts its
+    /// Master_Down_Timer again, so the usual preempt rules decide whether it returns.
+    Hold { on: bool },
 }
 
 /// A condition worth a (rate-limited) log line or a metric; the router has already decided what
@@ -194,6 +204,8 @@ pub struct Router {
     preempt_allowed_at: Option<Micros>,
     /// The reason to report if the Backup down timer fires.
     down_timer_reason: Reason,
+    /// In maintenance ([`Input::Hold`]).
+    held: bool,
     counters: Counters,
 }
 
@@ -217,6 +229,7 @@ impl Router {
             group_fault: false,
             preempt_allowed_at: None,
             down_timer_reason: Reason::MasterDownTimerExpired,
+            held: false,
             counters: Counters::default(),
         };
         router.effective_priority = router.compute_effective_priority();
@@ -258,6 +271,7 @@ impl Router {
                 self.try_leave_fault(now, Reason::InterfaceUp, out);
             }
             Input::SyncGroup(command) => self.on_group_command(command, now, out),
+            Input::Hold { on } => self.on_hold(on, now, out),
         }
     }
 
@@ -407,6 +421,11 @@ impl Router {
         !self.interface_up || self.tracked_fault()
     }
 
+    /// True while the router is in maintenance ([`Input::Hold`]).
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
     /// True while a sync-group fault holds this router in Fault.
     pub fn held_by_group_fault(&self) -> bool {
         self.group_fault
@@ -456,6 +475,10 @@ impl Router {
             self.enter_fault(now, Reason::TrackFailed, out);
         } else if self.group_fault {
             self.enter_fault(now, Reason::SyncGroup, out);
+        } else if self.held {
+            self.master_address = None;
+            self.enter_backup(now, reason, 0, out);
+            self.deadline = None;
         } else if self.config.is_address_owner() {
             self.enter_master(now, reason, out);
         } else {
@@ -572,6 +595,15 @@ impl Router {
 
     /// RFC 9568 §6.4.2, with keepalived's preempt delay.
     fn backup_on_advert(&mut self, advert: ReceivedAdvert, received_us: u64, now: Micros) {
+        if self.held {
+            // Out of the election: learn who serves, never arm the down timer.
+            if advert.priority > 0 {
+                self.accept_master(advert, received_us);
+            } else if self.master_address == Some(advert.src) {
+                self.master_address = None;
+            }
+            return;
+        }
         if advert.priority == 0 {
             self.deadline = Some(now + self.skew_time_us());
             self.down_timer_reason = Reason::PriorityZeroReceived;
@@ -678,7 +710,7 @@ impl Router {
                 self.try_leave_fault(now, Reason::SyncGroup, out);
             }
             GroupCommand::Master => {
-                if self.state == State::Backup {
+                if self.state == State::Backup && !self.held {
                     self.enter_master(now, Reason::SyncGroup, out);
                 }
             }

@@ -69,6 +69,24 @@ impl SyncGroup {
         }
     }
 
+    /// Puts every member in maintenance, or takes them all out of it ([`Input::Hold`]): a sync
+    /// group moves together. Each Master sends its own priority-0 advert before any member
+    /// follows another, so no member is left waiting for a down timer.
+    pub fn hold(&mut self, on: bool, now: Micros, out: &mut Vec<MemberAction>) {
+        for index in 0..self.members.len() {
+            self.deliver(index, Input::Hold { on }, now, out);
+        }
+        while let Some((index, command)) = self.commands.pop() {
+            self.deliver(index, Input::SyncGroup(command), now, out);
+        }
+        self.settle_faults(now, out);
+    }
+
+    /// True when every member is in maintenance.
+    pub fn is_held(&self) -> bool {
+        !self.members.is_empty() && self.members.iter().all(Router::is_held)
+    }
+
     /// Delivers [`Input::Timer`] to every member whose deadline has been reached.
     pub fn handle_timers(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
         for index in 0..self.members.len() {

@@ -57,7 +57,7 @@ const GEN2BRAIN_NAMES: [&str; 14] = [
     "keepalived_vrrp_pri_zero_sent",
 ];
 
-const VIPD_NAMES: [&str; 27] = [
+const VIPD_NAMES: [&str; 28] = [
     "vipd_build_info",
     "vipd_reload_success",
     "vipd_reload_timestamp_seconds",
@@ -65,6 +65,7 @@ const VIPD_NAMES: [&str; 27] = [
     "vipd_instance_effective_priority",
     "vipd_instance_rival_master_adverts_total",
     "vipd_instance_announcements_total",
+    "vipd_instance_maintenance",
     "vipd_instance_error",
     "vipd_instance_state",
     "vipd_instance_master_info",
@@ -150,6 +151,7 @@ fn known() -> Snapshot {
         family: 4,
         version: 3,
         state: State::Master,
+        maintenance: false,
         priority: 150,
         effective_priority: 130,
         master: Some("192.0.2.1".parse().unwrap()),
@@ -194,6 +196,7 @@ fn known() -> Snapshot {
         interface: "eth3".into(),
         vrid: 7,
         state: State::Backup,
+        maintenance: false,
         priority: 100,
         effective_priority: 100,
         master: None,

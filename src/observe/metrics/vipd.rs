@@ -16,7 +16,7 @@ struct PerInstance {
     value: fn(&InstanceSnapshot) -> u64,
 }
 
-const PER_INSTANCE: [PerInstance; 5] = [
+const PER_INSTANCE: [PerInstance; 6] = [
     PerInstance {
         name: "vipd_instance_priority",
         kind: "gauge",
@@ -40,6 +40,12 @@ const PER_INSTANCE: [PerInstance; 5] = [
         kind: "counter",
         help: "Gratuitous ARP (IPv4) and unsolicited neighbour advertisement (IPv6) frames sent for the VIPs",
         value: |i| i.stats.announcements,
+    },
+    PerInstance {
+        name: "vipd_instance_maintenance",
+        kind: "gauge",
+        help: "1 while `vipd maintenance on` holds the instance out of the election (BACKUP, never master), else 0; with vipd_instance_master_info{master=\"\"} nobody serves its VIPs",
+        value: |i| u64::from(i.maintenance),
     },
     PerInstance {
         name: "vipd_instance_error",
@@ -213,7 +219,7 @@ fn transitions(x: &mut Exposition, snapshot: &Snapshot, labels: &[InstanceLabels
     x.header(
         "vipd_instance_transitions_total",
         "counter",
-        "State changes by from and to state (INIT, BACKUP, MASTER, FAULT) and reason (startup, shutdown, master_down_timer_expired, priority_zero_received, higher_priority_advert_received, preempted, interface_down, interface_up, track_failed, track_recovered, sync_group)",
+        "State changes by from and to state (INIT, BACKUP, MASTER, FAULT) and reason (startup, shutdown, master_down_timer_expired, priority_zero_received, higher_priority_advert_received, preempted, interface_down, interface_up, track_failed, track_recovered, sync_group, maintenance)",
     );
     for (i, l) in snapshot.instances.iter().zip(labels) {
         for t in &i.stats.transitions {
