@@ -23,6 +23,7 @@ use crate::hooks::Hooks;
 use crate::observe::status::ReloadReport;
 use crate::system::netlink::{NetEvent, Netlink};
 use crate::system::nft::NftTable;
+use crate::system::realtime::AutoPriority;
 use crate::system::socket::RecvBatch;
 use crate::system::sysctl::SysctlRegistry;
 use crate::system::timer::DeadlineTimer;
@@ -44,6 +45,8 @@ pub struct Daemon {
     /// System errors not tied to one instance.
     pub(super) errors: Vec<String>,
     pub(super) timer: DeadlineTimer,
+    /// `max_auto_priority`: steps to realtime when the timer wakes the loop late.
+    pub(super) auto_priority: AutoPriority,
     pub(super) sysctls: SysctlRegistry,
     pub(super) nft: Option<NftTable>,
     /// The name of the nftables table this run uses, if it has one.
@@ -92,6 +95,7 @@ impl Daemon {
     }
 
     fn on_timers(&mut self) {
+        self.auto_priority.on_wake_up(self.timer.lateness());
         let now = self.now();
         let mut due = std::mem::take(&mut self.due_groups);
         due.clear();

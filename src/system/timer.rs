@@ -15,6 +15,8 @@ use tokio::time::Instant;
 pub struct DeadlineTimer {
     fd: AsyncFd<OwnedFd>,
     armed: Option<Instant>,
+    /// How long after its armed time the last expiry was seen.
+    lateness: std::time::Duration,
 }
 
 impl DeadlineTimer {
@@ -33,7 +35,11 @@ impl DeadlineTimer {
         let owned = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: the descriptor is owned by the AsyncFd and neither replaced nor closed behind it.
         let fd = unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE)? };
-        Ok(DeadlineTimer { fd, armed: None })
+        Ok(DeadlineTimer {
+            fd,
+            armed: None,
+            lateness: std::time::Duration::ZERO,
+        })
     }
 
     /// Makes the timer fire at `at` or earlier (never, for `None`, unless it is already set): no
@@ -78,6 +84,11 @@ impl DeadlineTimer {
         Ok(())
     }
 
+    /// How late the last expiry woke the caller: from the armed time to the read.
+    pub fn lateness(&self) -> std::time::Duration {
+        self.lateness
+    }
+
     /// Waits until the armed deadline passes, then disarms (the next `arm` always sets again).
     pub async fn expired(&mut self) -> io::Result<()> {
         loop {
@@ -102,7 +113,9 @@ impl DeadlineTimer {
                 Ok(Ok(())) => {
                     // One read takes every expiration: the next would only find it empty.
                     guard.clear_ready();
-                    self.armed = None;
+                    if let Some(armed) = self.armed.take() {
+                        self.lateness = Instant::now().saturating_duration_since(armed);
+                    }
                     return Ok(());
                 }
                 Ok(Err(e)) => return Err(e),
