@@ -15,6 +15,7 @@ mod interop_frr;
 mod interop_keepalived;
 mod interop_util;
 mod interop_vmac;
+mod ipv6_dad;
 mod lab;
 mod lab_selftest;
 mod metrics_http;
