@@ -65,7 +65,7 @@ impl Daemon {
             last_reload: None,
             registry: Registry::new(),
             sockets: SocketTable::default(),
-            batch: RecvBatch::default(),
+            batch: Some(RecvBatch::default()),
             netlink,
             worker,
             reports,
