@@ -18,7 +18,8 @@
 #   bash proto-tests/bench.sh            # full run (5 runs, 10 s footprint, scale 25…255 for 30 s)
 #   bash proto-tests/bench.sh --quick    # 3 runs, 5 s footprint, scale 50 and 255 for 10 s
 #
-# Options: --scale-rt PRIO (scale runs with both daemons under chrt -f PRIO), --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
+# Options: --scale-rt PRIO (scale runs with both daemons under chrt -f PRIO), --scale-busy N (N busy
+# loops, e.g. one per core, run through each scale window), --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
 # binary, no build), --only LIST (comma list of failover,handover,footprint,scale), --keep (keep
 # the work dir with configs and logs), --out FILE (also write the table there).
 # Diagnostic knobs (environment): BENCH_QUIET_VIPD_LOG (vipd's log level in the footprint and scale
@@ -35,6 +36,7 @@ VIPD=
 ONLY=failover,handover,footprint,scale
 KEEP=0
 SCALE_RT=
+SCALE_BUSY=0
 OUT=
 MODE=full
 ADVERT=0.1
@@ -55,8 +57,9 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=$2; shift ;;
         --keep) KEEP=1 ;;
         --scale-rt) SCALE_RT=$2; shift ;;
+        --scale-busy) SCALE_BUSY=$2; shift ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -332,6 +335,12 @@ scale_step() {
     local steal0 probe_out=$WORK/$tag.probe
     steal0=$(awk '/^cpu / { print $9 }' /proc/stat)
     start_stall_probe "$SCALE_SECS" "$probe_out"
+    local busy
+    for ((busy = 0; busy < SCALE_BUSY; busy++)); do
+        # In the lab's switch namespace (it touches no interface); ended with the lab.
+        ip netns exec "$SW" timeout "$SCALE_SECS" sh -c 'while :; do :; done' &
+        BG_PIDS+=($!)
+    done
     measure_window "$SCALE_SECS"
     wait "$PROBE_PID" 2>/dev/null || true
     local steal_ms=$((($(awk '/^cpu / { print $9 }' /proc/stat) - steal0) * 1000 / CLK_TCK))
@@ -383,6 +392,8 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 SCALE_POLICY="at normal (SCHED_OTHER) priority"
 [[ -n $SCALE_RT ]] && SCALE_POLICY="under chrt -f $SCALE_RT (SCHED_FIFO)"
+[[ -n ${BENCH_GLOBAL_DEFS:-} ]] && SCALE_POLICY="$SCALE_POLICY, global_defs: $BENCH_GLOBAL_DEFS"
+[[ $SCALE_BUSY -gt 0 ]] && SCALE_POLICY="$SCALE_POLICY, $SCALE_BUSY busy loops through each window"
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git status --porcelain -- src crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then
