@@ -22,7 +22,8 @@
 #   bash proto-tests/bench.sh            # full run (5 runs, 10 s footprint, scale 25…255 for 30 s)
 #   bash proto-tests/bench.sh --quick    # 3 runs, 5 s footprint, scale 50 and 255 for 10 s
 #
-# Options: --scale-rt PRIO (scale runs with both daemons under chrt -f PRIO), --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
+# Options: --scale-rt PRIO (scale runs with both daemons under chrt -f PRIO), --scale-busy N (N busy
+# loops, e.g. one per core, run through each scale window), --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
 # binary, no build), --only LIST (comma list of failover,handover,maintenance,footprint,scale), --keep (keep
 # the work dir with configs and logs), --out FILE (also write the table there).
 # Diagnostic knobs (environment): BENCH_QUIET_VIPD_LOG (vipd's log level in the footprint and scale
@@ -39,6 +40,7 @@ VIPD=
 ONLY=failover,handover,maintenance,footprint,scale
 KEEP=0
 SCALE_RT=
+SCALE_BUSY=0
 OUT=
 MODE=full
 ADVERT=0.1
@@ -46,7 +48,8 @@ BACKUP_PRIORITY=100
 MASTER_PRIORITY=150
 VIP=192.0.2.100
 
-die() { echo "bench: $*" >&2; exit 1; }
+BENCH_NAME=bench
+source proto-tests/bench_lib.sh
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) MODE=quick RUNS=3 FOOTPRINT_SECS=5 SCALE_STEPS="50 255" SCALE_SECS=10 ;;
@@ -58,8 +61,9 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=$2; shift ;;
         --keep) KEEP=1 ;;
         --scale-rt) SCALE_RT=$2; shift ;;
+        --scale-busy) SCALE_BUSY=$2; shift ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -70,97 +74,22 @@ for tool in ip ping awk python3 keepalived timeout; do
 done
 wants() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-PREFIX="vbn$$-"
-WORK=$(mktemp -d /tmp/vipd-bench.XXXXXX)
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-LAB=0
-LAB_NS=()
-DAEMON_PIDS=()
+bench_init vbn vipd-bench
 PING_PID=
 CLK_TCK=$(getconf CLK_TCK)
-
-log() { echo "[$(date +%T)] $*" >&2; }
-
-kill_netns() {
-    local netns=$1 round pids pid
-    for round in 1 2 3 4 5 6 7 8 9 10; do
-        pids=$(ip netns pids "$netns" 2>/dev/null || true)
-        [[ -z $pids ]] && break
-        for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
-        sleep 0.05
-    done
-    ip netns del "$netns" 2>/dev/null || true
-}
-
-lab_down() {
-    # Bash reports each SIGKILLed background job ("Killed …") on stderr; those are ours, on purpose.
-    lab_down_quiet 2>/dev/null
-}
-lab_down_quiet() {
-    local pid netns
+bench_lab_down_extra() {
     if [[ -n $PING_PID ]]; then kill -KILL "$PING_PID" 2>/dev/null || true; wait "$PING_PID" 2>/dev/null || true; PING_PID=; fi
-    for pid in "${DAEMON_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    for netns in "${LAB_NS[@]}"; do kill_netns "$netns"; done
-    for pid in "${DAEMON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    DAEMON_PIDS=()
-    LAB_NS=()
 }
-
-cleanup() {
-    local status=$?
-    trap '' INT TERM
-    trap - EXIT
-    lab_down
-    local left
-    left=$(ip netns list | awk '{print $1}' | grep "^${PREFIX}" || true)
-    [[ -n $left ]] && { echo "bench: namespaces left behind: $left" >&2; status=1; }
-    if [[ $KEEP -eq 1 || $status -ne 0 && $status -ne 130 && $status -ne 143 ]]; then
-        echo "bench: work dir (configs, logs, results) kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Namespaces of earlier runs killed before their trap ran.
-for netns in $(ip netns list | awk '{print $1}' | grep -E '^vbn[0-9]+-' || true); do
-    owner=${netns#vbn}; owner=${owner%%-*}
-    [[ -d /proc/$owner ]] || kill_netns "$netns"
-done
-
-if [[ -z $VIPD ]]; then
-    # The installed build (Cargo.toml's `dist` profile: fat LTO, one codegen unit), since RSS
-    # follows the binary's size.
-    log "building vipd (cargo build --profile dist)"
-    cargo build --profile dist --quiet --bin vipd || die "cargo build --profile dist failed"
-    VIPD="${CARGO_TARGET_DIR:-$PWD/target}/dist/vipd"
-fi
-[[ -x $VIPD ]] || die "no vipd binary at $VIPD"
+build_vipd
 
 # ---------------------------------------------------------------- lab
 # lab_up: a switch namespace with br0, gw-a (192.0.2.1), gw-b (192.0.2.2), client (192.0.2.10).
 lab_up() {
-    LAB=$((LAB + 1))
-    local p="${PREFIX}${LAB}-" port=0 node netns
-    SW=${p}sw GA=${p}gw-a GB=${p}gw-b CL=${p}client
-    LAB_NS=("$SW" "$GA" "$GB" "$CL")
-    ip netns add "$SW"
-    ip -n "$SW" link set lo up
-    ip -n "$SW" link add br0 type bridge mcast_snooping 0 stp_state 0
-    ip -n "$SW" link set br0 up
-    for netns in "$GA" "$GB" "$CL"; do
-        port=$((port + 1))
-        ip netns add "$netns"
-        ip netns exec "$netns" sysctl -q -w net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-        ip -n "$netns" link set lo up
-        ip -n "$SW" link add "p$port" type veth peer name eth0 netns "$netns"
-        ip -n "$SW" link set "p$port" master br0 up
-        ip -n "$netns" link set eth0 up
-    done
+    lab_switch
+    SW=$LAB_SW
+    lab_node gw-a; GA=$NODE_NS
+    lab_node gw-b; GB=$NODE_NS
+    lab_node client; CL=$NODE_NS
     ip -n "$GA" addr add 192.0.2.1/24 dev eth0
     ip -n "$GB" addr add 192.0.2.2/24 dev eth0
     ip -n "$CL" addr add 192.0.2.10/24 dev eth0
@@ -223,26 +152,14 @@ start_daemon() {
             -b "$base.bfd.pid" >"$base.log" 2>&1 &
     fi
     STARTED_PID=$!
-    DAEMON_PIDS+=("$STARTED_PID")
+    BG_PIDS+=("$STARTED_PID")
 }
 
 # vip_count NETNS: the number of IPv4 addresses on eth0 other than the router's own.
 vip_count() {
     ip -n "$1" -4 -o addr show dev eth0 2>/dev/null | awk '$4 !~ /^192\.0\.2\.(1|2)\/24$/' | wc -l
 }
-holds() { ip -n "$1" -4 -o addr show dev eth0 2>/dev/null | grep -q " $2/"; }
-
-# wait_cond TENTHS CMD…: polls every 0.1 s.
-wait_cond() {
-    local tenths=$1 i
-    shift
-    for ((i = 0; i < tenths; i++)); do "$@" && return 0; sleep 0.1; done
-    return 1
-}
 converged() { [[ $(vip_count "$GA") -eq $1 && $(vip_count "$GB") -eq 0 ]]; }
-alive() { kill -0 "$1" 2>/dev/null; }
-
-record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 
 # ---------------------------------------------------------------- failover / handover
 # outage_run DAEMON cut|term RUN: one measured run in a fresh lab; records the outage in ms.
@@ -479,6 +396,12 @@ scale_step() {
     local steal0 probe_out=$WORK/$tag.probe
     steal0=$(awk '/^cpu / { print $9 }' /proc/stat)
     start_stall_probe "$SCALE_SECS" "$probe_out"
+    local busy
+    for ((busy = 0; busy < SCALE_BUSY; busy++)); do
+        # In the lab's switch namespace (it touches no interface); ended with the lab.
+        ip netns exec "$SW" timeout "$SCALE_SECS" sh -c 'while :; do :; done' &
+        BG_PIDS+=($!)
+    done
     measure_window "$SCALE_SECS"
     wait "$PROBE_PID" 2>/dev/null || true
     local steal_ms=$((($(awk '/^cpu / { print $9 }' /proc/stat) - steal0) * 1000 / CLK_TCK))
@@ -540,6 +463,8 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 SCALE_POLICY="at normal (SCHED_OTHER) priority"
 [[ -n $SCALE_RT ]] && SCALE_POLICY="under chrt -f $SCALE_RT (SCHED_FIFO)"
+[[ -n ${BENCH_GLOBAL_DEFS:-} ]] && SCALE_POLICY="$SCALE_POLICY, global_defs: $BENCH_GLOBAL_DEFS"
+[[ $SCALE_BUSY -gt 0 ]] && SCALE_POLICY="$SCALE_POLICY, $SCALE_BUSY busy loops through each window"
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git status --porcelain -- src crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then

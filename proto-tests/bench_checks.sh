@@ -62,7 +62,8 @@ SERVER=192.0.2.10
 SERVICE_A=192.0.2.11
 SERVICE_B=192.0.2.12
 
-die() { echo "bench_checks: $*" >&2; exit 1; }
+BENCH_NAME=bench_checks
+source proto-tests/bench_lib.sh
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) MODE=quick FOOTPRINT_SECS=10 RUNS=3 ;;
@@ -88,115 +89,20 @@ done
 [[ $INSTANCES -ge 1 && $INSTANCES -le 250 ]] || die "--instances: 1 to 250"
 wants() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-PREFIX="vbc$$-"
-WORK=$(mktemp -d /tmp/vipd-bench-checks.XXXXXX)
-chmod 755 "$WORK"
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-LAB=0
-LAB_NS=()
-BG_PIDS=()
-
-log() { echo "[$(date +%T)] $*" >&2; }
-
-kill_netns() {
-    local netns=$1 round pids pid
-    for round in 1 2 3 4 5 6 7 8 9 10; do
-        pids=$(ip netns pids "$netns" 2>/dev/null || true)
-        [[ -z $pids ]] && break
-        for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
-        sleep 0.05
-    done
-    ip netns del "$netns" 2>/dev/null || true
-}
-
-lab_down() { lab_down_quiet 2>/dev/null; }
-lab_down_quiet() {
-    local pid netns
-    for pid in "${BG_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    for netns in "${LAB_NS[@]}"; do kill_netns "$netns"; done
-    for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    BG_PIDS=()
-    LAB_NS=()
-}
-
-cleanup() {
-    local status=$?
-    trap '' INT TERM
-    trap - EXIT
-    lab_down
-    local left
-    left=$(ip netns list | awk '{print $1}' | grep "^${PREFIX}" || true)
-    [[ -n $left ]] && { echo "bench_checks: namespaces left behind: $left" >&2; status=1; }
-    if [[ $KEEP -eq 1 || $status -ne 0 && $status -ne 130 && $status -ne 143 ]]; then
-        echo "bench_checks: work dir (configs, logs, results) kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Namespaces of earlier runs killed before their trap ran.
-for netns in $(ip netns list | awk '{print $1}' | grep -E '^vbc[0-9]+-' || true); do
-    owner=${netns#vbc}; owner=${owner%%-*}
-    [[ -d /proc/$owner ]] || kill_netns "$netns"
-done
-
-if [[ -z $VIPD ]]; then
-    # The installed build (Cargo.toml's `dist` profile), as bench.sh measures: RSS depends on it.
-    log "building vipd (cargo build --profile dist)"
-    cargo build --profile dist --quiet --bin vipd || die "cargo build --profile dist failed"
-    VIPD="${CARGO_TARGET_DIR:-$PWD/target}/dist/vipd"
-fi
-[[ -x $VIPD ]] || die "no vipd binary at $VIPD"
+bench_init vbc vipd-bench-checks
+build_vipd
 
 # ---------------------------------------------------------------- lab
 # lab_up NODE…: a switch namespace with br0 and one namespace per NODE cabled to it; sets
 # NS_<node> (dashes as underscores) to each node's namespace.
 lab_up() {
-    LAB=$((LAB + 1))
-    local p="${PREFIX}${LAB}-" port=0 node netns
-    local sw=${p}sw
-    LAB_NS=("$sw")
-    ip netns add "$sw"
-    ip -n "$sw" link set lo up
-    ip -n "$sw" link add br0 type bridge mcast_snooping 0 stp_state 0
-    ip -n "$sw" link set br0 up
+    local node
+    lab_switch
     for node in "$@"; do
-        port=$((port + 1))
-        netns=$p$node
-        LAB_NS+=("$netns")
-        ip netns add "$netns"
-        ip netns exec "$netns" sysctl -q -w net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-        ip -n "$netns" link set lo up
-        ip -n "$sw" link add "p$port" type veth peer name eth0 netns "$netns"
-        ip -n "$sw" link set "p$port" master br0 up
-        ip -n "$netns" link set eth0 up
-        printf -v "NS_${node//-/_}" '%s' "$netns"
+        lab_node "$node"
+        printf -v "NS_${node//-/_}" '%s' "$NODE_NS"
     done
 }
-
-# bg NETNS LOG CMD…: starts CMD in NETNS in the background, output to LOG; sets BG_PID.
-bg() {
-    local netns=$1 out=$2
-    shift 2
-    ip netns exec "$netns" "$@" >"$out" 2>&1 &
-    BG_PID=$!
-    BG_PIDS+=("$BG_PID")
-}
-
-# wait_cond TENTHS CMD…: polls every 0.1 s.
-wait_cond() {
-    local tenths=$1 i
-    shift
-    for ((i = 0; i < tenths; i++)); do "$@" && return 0; sleep 0.1; done
-    return 1
-}
-holds() { ip -n "$1" -4 -o addr show dev eth0 2>/dev/null | grep -q " $2/"; }
-record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 
 # start_daemon DAEMON NETNS NAME: NAME.conf in $WORK; sets DAEMON_PIDS_FILE (keepalived's VRRP
 # child pid file) and STARTED_PID.

@@ -293,6 +293,19 @@ impl Lab {
     /// A new namespace `name` cabled to the bridge: `eth0` up with an IPv6 link-local address
     /// ready for use (DAD disabled), `lo` up. `name` must be unique in the lab.
     pub fn add_node(&self, name: &str) -> Node {
+        let node = self.add_node_with_dad(name, false);
+        wait_for(
+            Duration::from_secs(5),
+            &format!("{name}: usable IPv6 link-local on eth0"),
+            || node.link_local("eth0").is_some(),
+        );
+        node
+    }
+
+    /// As [`Lab::add_node`], but with `dad` the kernel's duplicate address detection stays on
+    /// (its default: link-locals, and a VMAC's, are tentative for a second or two after the link
+    /// comes up) and nothing waits for eth0's link-local.
+    pub fn add_node_with_dad(&self, name: &str, dad: bool) -> Node {
         assert!(
             name.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -317,9 +330,10 @@ impl Lab {
             port: format!("p{port_index}"),
         };
         // Before eth0 exists, so its own sysctls inherit "no DAD" from `default`.
+        let (accept_dad, dad_transmits) = if dad { ("1", "1") } else { ("0", "0") };
         for key in ["all", "default"] {
-            node.sysctl(&format!("net.ipv6.conf.{key}.accept_dad"), "0");
-            node.sysctl(&format!("net.ipv6.conf.{key}.dad_transmits"), "0");
+            node.sysctl(&format!("net.ipv6.conf.{key}.accept_dad"), accept_dad);
+            node.sysctl(&format!("net.ipv6.conf.{key}.dad_transmits"), dad_transmits);
         }
         node.exec(&["ip", "link", "set", "lo", "up"]);
         let sw = &self.shared.switch_ns;
@@ -329,13 +343,8 @@ impl Lab {
         ]);
         ip_ok(&["-n", sw, "link", "set", &node.port, "master", "br0"]);
         ip_ok(&["-n", sw, "link", "set", &node.port, "up"]);
-        node.sysctl("net.ipv6.conf.eth0.accept_dad", "0");
+        node.sysctl("net.ipv6.conf.eth0.accept_dad", accept_dad);
         node.exec(&["ip", "link", "set", "eth0", "up"]);
-        wait_for(
-            Duration::from_secs(5),
-            &format!("{name}: usable IPv6 link-local on eth0"),
-            || node.link_local("eth0").is_some(),
-        );
         node
     }
 

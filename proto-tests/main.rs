@@ -18,6 +18,7 @@ mod interop_frr;
 mod interop_keepalived;
 mod interop_util;
 mod interop_vmac;
+mod ipv6_dad;
 mod keepalived_conf_lab;
 mod lab;
 mod lab_selftest;

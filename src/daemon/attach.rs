@@ -148,6 +148,7 @@ impl Daemon {
             .cfg
             .unicast_src_ip
             .or_else(|| primary_address(instance, &facts.addresses));
+        let dad_pending = src.is_none() && primary_address(instance, &facts.tentative).is_some();
         attachment.src = src;
         // Routers are built after the first attach; a later one may bring a new address.
         if let Some(src) = src {
@@ -159,9 +160,18 @@ impl Daemon {
             }
         }
         self.unroute(id);
-        let mut error = src.is_none().then(|| AttachError::NoAddress {
-            interface: ifname.clone(),
-            family,
+        let src_name = listen_on.first().map_or(ifname.clone(), |(_, n)| n.clone());
+        let mut error = src.is_none().then(|| {
+            if dad_pending {
+                AttachError::Tentative {
+                    interface: src_name,
+                }
+            } else {
+                AttachError::NoAddress {
+                    interface: ifname.clone(),
+                    family,
+                }
+            }
         });
         for (ifindex, name) in &listen_on {
             match self.sockets.open(*ifindex, name, family, carrier) {

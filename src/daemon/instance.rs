@@ -139,6 +139,10 @@ pub enum AttachError {
         interface: String,
         family: Family,
     },
+    /// The link-local exists but duplicate address detection has not finished with it.
+    Tentative {
+        interface: String,
+    },
     Socket {
         interface: String,
         error: std::io::Error,
@@ -160,6 +164,10 @@ impl fmt::Display for AttachError {
                     Family::V4 => "IPv4",
                     Family::V6 => "IPv6 link-local",
                 }
+            ),
+            AttachError::Tentative { interface } => write!(
+                f,
+                "interface {interface}'s IPv6 link-local is tentative (duplicate address detection running); waiting for it before sending adverts"
             ),
             AttachError::Socket { interface, error } => write!(
                 f,

@@ -115,6 +115,10 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
             return 1;
         }
     };
+    // Before the runtime starts its threads, which inherit the CPU affinity.
+    let auto_priority = crate::system::realtime::apply(
+        &crate::system::realtime::RealtimeSettings::from_config(&loaded.config.global),
+    );
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -138,6 +142,7 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
             config_path.to_owned(),
             control_rx,
             hooks,
+            auto_priority,
         )
         .await
         {

@@ -100,7 +100,12 @@ impl Daemon {
                 .attachment
                 .as_ref()
                 .is_some_and(|a| a.ifindex == address.ifindex || a.vip_ifindex == address.ifindex);
-            if on_ours && !address.removed && instance.src().is_none() {
+            // A usable address may be the one to send from; the one we send from may have gone
+            // or turned tentative again (IPv6 reruns DAD when the link comes back up): attach
+            // again to pick another, or none (not usable until DAD finishes).
+            let usable_now = !address.removed && !address.tentative;
+            let lost_src = !usable_now && instance.src() == Some(address.addr);
+            if on_ours && ((usable_now && instance.src().is_none()) || lost_src) {
                 self.request_attach(id);
             }
         }

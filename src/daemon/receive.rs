@@ -255,14 +255,16 @@ impl Daemon {
         self.sockets.read_from(socket);
         match result {
             Ok(_) => {
-                let batch = std::mem::take(&mut self.batch);
+                let Some(batch) = self.batch.take() else {
+                    return;
+                };
                 for (data, meta) in batch.packets().flatten() {
                     if self.sockets.get(socket).is_none() {
                         break;
                     }
                     self.on_packet(Received { socket, data, meta });
                 }
-                self.batch = batch;
+                self.batch = Some(batch);
             }
             // The interface is gone: the link event that follows detaches its instances.
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {

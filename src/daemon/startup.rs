@@ -20,6 +20,7 @@ use super::worker;
 use crate::hooks::Hooks;
 use crate::system::netlink::Netlink;
 use crate::system::nft::NftTable;
+use crate::system::realtime::AutoPriority;
 use crate::system::socket::RecvBatch;
 use crate::system::sysctl::SysctlRegistry;
 use crate::system::timer::DeadlineTimer;
@@ -32,6 +33,7 @@ impl Daemon {
         config_path: PathBuf,
         control_rx: mpsc::Receiver<ControlRequest>,
         hooks: Hooks,
+        auto_priority: AutoPriority,
     ) -> Result<Daemon, String> {
         let netlink = Netlink::new().map_err(|e| e.to_string())?;
         let mut errors = Vec::new();
@@ -58,11 +60,12 @@ impl Daemon {
         let (worker, reports) = worker::spawn(netlink.clone(), nft.clone());
         let mut daemon = Daemon {
             start: Instant::now(),
+            auto_priority,
             config_path,
             last_reload: None,
             registry: Registry::new(),
             sockets: SocketTable::default(),
-            batch: RecvBatch::default(),
+            batch: Some(RecvBatch::default()),
             netlink,
             worker,
             reports,

@@ -103,8 +103,11 @@ pub struct AttachFacts {
     pub link: Result<LinkInfo, SystemError>,
     /// The VMAC's ifindex, when one was planned and the interface exists.
     pub vmac: Option<Result<u32, SystemError>>,
-    /// The addresses of the interface adverts leave from (empty when not asked or unreadable).
+    /// The usable addresses of the interface adverts leave from (empty when not asked or
+    /// unreadable): IPv6 addresses still in (or failed) duplicate address detection left out.
     pub addresses: Vec<IpAddr>,
+    /// Addresses left out of `addresses` because DAD has not finished with them.
+    pub tentative: Vec<IpAddr>,
 }
 
 /// Carries out an attach plan (the worker does this for the loop; start-up does it before the
@@ -117,6 +120,7 @@ pub async fn attach(netlink: &Netlink, plan: &AttachPlan) -> AttachFacts {
                 link: Err(e),
                 vmac: None,
                 addresses: Vec::new(),
+                tentative: Vec::new(),
             }
         }
     };
@@ -148,18 +152,23 @@ pub async fn attach(netlink: &Netlink, plan: &AttachPlan) -> AttachFacts {
         (Some(Err(_)), _) => None,
         _ => Some(link.ifindex),
     };
-    let addresses = match from {
-        Some(ifindex) if plan.want_addresses => netlink
-            .addresses(Some(ifindex))
-            .await
-            .map(|all| all.into_iter().map(|a| a.addr).collect())
-            .unwrap_or_default(),
+    let all = match from {
+        Some(ifindex) if plan.want_addresses => {
+            netlink.addresses(Some(ifindex)).await.unwrap_or_default()
+        }
         _ => Vec::new(),
     };
+    let (unusable, usable): (Vec<_>, Vec<_>) =
+        all.into_iter().partition(|a| a.tentative || a.dad_failed);
     AttachFacts {
         link: Ok(link),
         vmac,
-        addresses,
+        addresses: usable.into_iter().map(|a| a.addr).collect(),
+        tentative: unusable
+            .into_iter()
+            .filter(|a| !a.dad_failed)
+            .map(|a| a.addr)
+            .collect(),
     }
 }
 

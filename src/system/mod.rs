@@ -8,6 +8,7 @@ pub mod exec;
 pub mod ifaddrs;
 pub mod netlink;
 pub mod nft;
+pub mod realtime;
 pub mod socket;
 pub mod sysctl;
 #[cfg(test)]

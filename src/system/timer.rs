@@ -1,8 +1,12 @@
-//! One timerfd for all of the daemon's deadlines. Re-armed only when it must fire earlier than
-//! it is set to: it wakes the event loop about once per deadline (tokio's timer wheel wakes it
-//! again at each level cascade and on every new registration, which tripled the wake-ups per
-//! advert), and a backup whose Master_Down deadline moves later with every advert heard costs no
-//! system call per advert, only one early wake-up now and then.
+//! One timerfd for all of the daemon's deadlines: it wakes the event loop about once per deadline
+//! (tokio's timer wheel wakes it again at each level cascade and on every new registration, which
+//! tripled the wake-ups per advert). Re-armed at once when it must fire earlier than it is set to;
+//! moved later at most once per [`LATER_REARM_GAP`]. A backup's Master_Down deadline moves later
+//! with every advert heard: never moving the timer later cost one early wake-up per
+//! Master_Down_Interval (3.3 a second beside 10 adverts at advert_int 0.1, a third of a
+//! single-instance backup's wake-ups), moving it at every advert would cost a system call per
+//! packet at 100 instances; once per 50 ms a wake-up already happening moves it (a system call of
+//! about a microsecond), so a deadline that keeps moving later never fires early.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -11,10 +15,17 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::Instant;
 
+/// The least time between two moves of the timer to a later deadline.
+pub const LATER_REARM_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A CLOCK_MONOTONIC timerfd driven by tokio's reactor.
 pub struct DeadlineTimer {
     fd: AsyncFd<OwnedFd>,
     armed: Option<Instant>,
+    /// When the timer was last set.
+    set_at: Instant,
+    /// How long after its armed time the last expiry was seen.
+    lateness: std::time::Duration,
 }
 
 impl DeadlineTimer {
@@ -33,19 +44,31 @@ impl DeadlineTimer {
         let owned = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: the descriptor is owned by the AsyncFd and neither replaced nor closed behind it.
         let fd = unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE)? };
-        Ok(DeadlineTimer { fd, armed: None })
+        Ok(DeadlineTimer {
+            fd,
+            armed: None,
+            set_at: Instant::now(),
+            lateness: std::time::Duration::ZERO,
+        })
     }
 
-    /// Makes the timer fire at `at` or earlier (never, for `None`, unless it is already set): no
-    /// system call unless `at` comes before the armed time. Waking early is harmless: the caller
-    /// finds nothing due and arms again.
+    /// Makes the timer fire at `at` or earlier (never, for `None`, unless it is already set): a
+    /// system call when `at` comes before the armed time, or after it once [`LATER_REARM_GAP`]
+    /// has passed since the timer was last set. Waking early is harmless: the caller finds
+    /// nothing due and arms again.
     pub fn arm(&mut self, at: Option<Instant>) -> io::Result<()> {
+        let now = Instant::now();
         match (self.armed, at) {
-            (Some(armed), Some(at)) if at >= armed => return Ok(()),
+            (Some(armed), Some(at)) if at == armed => return Ok(()),
+            (Some(armed), Some(at))
+                if at > armed && now.saturating_duration_since(self.set_at) < LATER_REARM_GAP =>
+            {
+                return Ok(())
+            }
             (Some(_), None) | (None, None) => return Ok(()),
             _ => {}
         }
-        let delay = at.map(|at| at.saturating_duration_since(Instant::now()));
+        let delay = at.map(|at| at.saturating_duration_since(now));
         let value = match delay {
             // A zero it_value disarms the timer: "now" is one nanosecond from now.
             Some(d) if d.is_zero() => libc::timespec {
@@ -75,7 +98,13 @@ impl DeadlineTimer {
             return Err(io::Error::last_os_error());
         }
         self.armed = at;
+        self.set_at = now;
         Ok(())
+    }
+
+    /// How late the last expiry woke the caller: from the armed time to the read.
+    pub fn lateness(&self) -> std::time::Duration {
+        self.lateness
     }
 
     /// Waits until the armed deadline passes, then disarms (the next `arm` always sets again).
@@ -102,7 +131,9 @@ impl DeadlineTimer {
                 Ok(Ok(())) => {
                     // One read takes every expiration: the next would only find it empty.
                     guard.clear_ready();
-                    self.armed = None;
+                    if let Some(armed) = self.armed.take() {
+                        self.lateness = Instant::now().saturating_duration_since(armed);
+                    }
                     return Ok(());
                 }
                 Ok(Err(e)) => return Err(e),
@@ -173,5 +204,20 @@ mod tests {
             .expect("a later deadline keeps the earlier wake-up")
             .unwrap();
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[tokio::test]
+    async fn a_later_deadline_moves_the_timer_once_the_gap_has_passed() {
+        let mut timer = DeadlineTimer::new().unwrap();
+        let start = Instant::now();
+        timer.arm(Some(start + Duration::from_millis(200))).unwrap();
+        tokio::time::sleep(LATER_REARM_GAP + Duration::from_millis(10)).await;
+        timer.arm(Some(start + Duration::from_secs(3))).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(600), timer.expired())
+                .await
+                .is_err(),
+            "moved later after the gap: no early wake-up at 200 ms"
+        );
     }
 }

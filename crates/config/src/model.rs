@@ -113,8 +113,16 @@ pub struct GlobalDefs {
     /// Whether `nftables` was written explicitly.
     pub nftables_explicit: bool,
     pub dynamic_interfaces: DynamicInterfaces,
-    /// keepalived's realtime-priority cap (-1..=99); accepted and kept, vipd does not use it.
+    /// keepalived's cap on automatic realtime priority (-1..=99; 0, -1: no automatic steps).
     pub max_auto_priority: Option<i32>,
+    /// How late a wake-up must be for an automatic priority step, microseconds (default 1 s).
+    pub min_auto_priority_delay_us: Option<u64>,
+    /// SCHED_RR priority of the event loop from the start (1..=99).
+    pub vrrp_rt_priority: Option<u8>,
+    /// Lock vipd's memory (mlockall).
+    pub vrrp_no_swap: bool,
+    /// The CPUs vipd runs on; empty: any.
+    pub vrrp_cpu_affinity: Vec<u16>,
     /// keepalived's strict mode: default accept mode becomes no_accept, auth and unicast are refused.
     pub vrrp_strict: bool,
     /// Refuse to run a script as root when a non-root user could change it.
@@ -207,6 +215,10 @@ impl Default for GlobalDefs {
             nftables_explicit: false,
             dynamic_interfaces: DynamicInterfaces::Off,
             max_auto_priority: None,
+            min_auto_priority_delay_us: None,
+            vrrp_rt_priority: None,
+            vrrp_no_swap: false,
+            vrrp_cpu_affinity: Vec::new(),
             vrrp_strict: false,
             enable_script_security: false,
             script_user: None,

@@ -485,6 +485,37 @@ vrrp_instance:
 }
 
 #[test]
+fn realtime_keywords_in_global_defs() {
+    let config = load(
+        "\
+global_defs:
+  vrrp_rt_priority: 50
+  max_auto_priority: 60
+  min_auto_priority_delay: 20000
+  vrrp_no_swap: true
+  vrrp_cpu_affinity: 1 0,1
+vrrp_instance:
+  VI_1: {interface: eth0, virtual_router_id: 1, priority: 100, virtual_ipaddress: [192.0.2.1]}
+",
+    )
+    .config;
+    let g = &config.global;
+    assert_eq!(g.vrrp_rt_priority, Some(50));
+    assert_eq!(g.max_auto_priority, Some(60));
+    assert_eq!(g.min_auto_priority_delay_us, Some(20_000));
+    assert!(g.vrrp_no_swap);
+    assert_eq!(g.vrrp_cpu_affinity, [1, 0], "in order, once each");
+    let list = load(
+        "global_defs: {vrrp_cpu_affinity: [0, 1]}\nvrrp_instance:\n  VI_1: {interface: eth0, virtual_router_id: 1, priority: 100, virtual_ipaddress: [192.0.2.1]}\n",
+    )
+    .config;
+    assert_eq!(list.global.vrrp_cpu_affinity, [0, 1]);
+    let plain = load("vrrp_instance:\n  VI_1: {interface: eth0, virtual_router_id: 1, priority: 100, virtual_ipaddress: [192.0.2.1]}\n").config;
+    assert_eq!(plain.global.vrrp_rt_priority, None);
+    assert!(!plain.global.vrrp_no_swap && plain.global.vrrp_cpu_affinity.is_empty());
+}
+
+#[test]
 fn every_example_in_conf_parses_without_errors() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conf");
     let mut checked = Vec::new();

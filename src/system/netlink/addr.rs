@@ -19,6 +19,9 @@ pub struct AddressInfo {
     pub label: Option<String>,
     /// IPv6 duplicate address detection failed: the address is present but unusable.
     pub dad_failed: bool,
+    /// IPv6 duplicate address detection is still running: nothing can be sent from it yet
+    /// (sendmsg fails with EINVAL, bind with EADDRNOTAVAIL).
+    pub tentative: bool,
 }
 
 /// keepalived's per-address options beyond address and prefix (`label`, `brd`, `scope`,
@@ -110,12 +113,16 @@ pub(super) fn address_info(message: &AddressMessage) -> Option<AddressInfo> {
     let mut address = None;
     let mut label = None;
     let mut dad_failed = message.header.flags.contains(AddressHeaderFlags::Dadfailed);
+    let mut tentative = message.header.flags.contains(AddressHeaderFlags::Tentative);
     for attribute in &message.attributes {
         match attribute {
             AddressAttribute::Local(a) => local = Some(*a),
             AddressAttribute::Address(a) => address = Some(*a),
             AddressAttribute::Label(l) => label = Some(l.clone()),
-            AddressAttribute::Flags(f) => dad_failed |= f.contains(AddressFlags::Dadfailed),
+            AddressAttribute::Flags(f) => {
+                dad_failed |= f.contains(AddressFlags::Dadfailed);
+                tentative |= f.contains(AddressFlags::Tentative);
+            }
             _ => {}
         }
     }
@@ -127,6 +134,7 @@ pub(super) fn address_info(message: &AddressMessage) -> Option<AddressInfo> {
         prefix_len: message.header.prefix_len,
         label,
         dad_failed,
+        tentative,
     })
 }
 

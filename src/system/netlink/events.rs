@@ -35,6 +35,8 @@ pub struct AddressEvent {
     pub addr: IpAddr,
     pub prefix: u8,
     pub removed: bool,
+    /// IPv6 duplicate address detection has not finished (or failed): not usable yet.
+    pub tentative: bool,
 }
 
 /// A route was added or removed (only what a reconciler needs to spot its own routes).
@@ -166,6 +168,7 @@ fn address_event(message: &AddressMessage, removed: bool) -> Option<NetEvent> {
         addr: info.addr,
         prefix: info.prefix_len,
         removed,
+        tentative: info.tentative || info.dad_failed,
     }))
 }
 

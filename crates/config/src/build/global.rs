@@ -111,6 +111,12 @@ pub(super) fn read_global(cx: &mut Cx, block: &Key) -> GlobalDefs {
             "max_auto_priority" => {
                 g.max_auto_priority = read_int(cx, &key, -1, 99).and_then(|v| i32::try_from(v).ok())
             }
+            "min_auto_priority_delay" => {
+                g.min_auto_priority_delay_us = read_u32(cx, &key, 1, 10_000_000).map(u64::from)
+            }
+            "vrrp_rt_priority" => g.vrrp_rt_priority = read_u8(cx, &key, 1, 99),
+            "vrrp_no_swap" => g.vrrp_no_swap = read_bool(cx, &key).unwrap_or(false),
+            "vrrp_cpu_affinity" => g.vrrp_cpu_affinity = read_cpu_list(cx, &key),
             "vrrp_strict" => g.vrrp_strict = read_bool(cx, &key).unwrap_or(false),
             "enable_script_security" => {
                 g.enable_script_security = read_bool(cx, &key).unwrap_or(false)
@@ -267,4 +273,45 @@ fn read_fifo(cx: &mut Cx, key: &Key) -> Option<String> {
             None
         }
     }
+}
+
+/// CPU numbers: a YAML list, one integer, or a string of numbers separated by spaces or commas
+/// (keepalived's `vrrp_cpu_affinity 0 1`). At most 1023, the last a CPU set holds.
+fn read_cpu_list(cx: &mut Cx, key: &Key) -> Vec<u16> {
+    const MAX_CPU: i128 = 1023;
+    let mut cpus = Vec::new();
+    for (path, node) in items(key) {
+        let words: Vec<String> = match &node.value {
+            Value::Int(i) => vec![i.to_string()],
+            Value::Str(s) => s
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            _ => {
+                cx.error(
+                    node.pos,
+                    &path,
+                    format!("expected CPU numbers (0–{MAX_CPU}), found {}", found(node)),
+                );
+                continue;
+            }
+        };
+        for word in words {
+            match word.parse::<i128>() {
+                Ok(cpu) if (0..=MAX_CPU).contains(&cpu) => {
+                    let cpu = cpu as u16;
+                    if !cpus.contains(&cpu) {
+                        cpus.push(cpu);
+                    }
+                }
+                _ => cx.error(
+                    node.pos,
+                    &path,
+                    format!("\"{word}\" is not a CPU number (0–{MAX_CPU})"),
+                ),
+            }
+        }
+    }
+    cpus
 }

@@ -142,3 +142,36 @@ fn address_options_set_broadcast_scope_and_noprefixroute() {
         "{routes6}"
     );
 }
+
+#[test]
+fn an_address_in_duplicate_address_detection_is_listed_as_tentative_until_it_finishes() {
+    let ns = TestNs::create();
+    ns.ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d0p"]);
+    ns.exec("sysctl", &["-q", "-w", "net.ipv6.conf.d0.accept_dad=1"]);
+    ns.exec("sysctl", &["-q", "-w", "net.ipv6.conf.d0.dad_transmits=1"]);
+    ns.ip(&["link", "set", "d0p", "up"]);
+    ns.ip(&["link", "set", "d0", "up"]);
+    // Added without nodad by `ip`, so the kernel runs DAD on it (about 1 s).
+    ns.ip(&["addr", "add", "2001:db8::7/64", "dev", "d0"]);
+    let index = ns.ip_json(&["link", "show", "d0"])[0]["ifindex"]
+        .as_u64()
+        .unwrap() as u32;
+    ns.run(move || async move {
+        let nl = Netlink::new().unwrap();
+        let find = |all: Vec<AddressInfo>| all.into_iter().find(|a| a.addr == v6("2001:db8::7"));
+        let first = find(nl.addresses(Some(index)).await.unwrap()).expect("listed");
+        assert!(first.tentative && !first.dad_failed, "{first:?}");
+        let start = std::time::Instant::now();
+        loop {
+            let now = find(nl.addresses(Some(index)).await.unwrap()).expect("listed");
+            if !now.tentative {
+                break;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "DAD never finished"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+}

@@ -63,7 +63,8 @@ fn link_and_address_events_follow_down_delete_recreate() {
                 ifindex: first.ifindex,
                 addr: v4("192.0.2.9"),
                 prefix: 24,
-                removed: false
+                removed: false,
+                tentative: false,
             })
         );
         ip(&["link", "set", "d0", "down"]);
