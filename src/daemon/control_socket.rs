@@ -18,27 +18,30 @@ pub const SOCKET_MODE: u32 = 0o600;
 /// moment it becomes reachable there.
 pub fn bind_private(path: &Path) -> io::Result<UnixListener> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket path has no name"))?;
-    let staging = staging_dir(dir, name);
+    if path.file_name().is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path has no name",
+        ));
+    }
+    let staging = staging_dir(dir);
     // Left over by a crash between mkdir and the cleanup below: ours to remove.
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
-    let result = bind_in(&staging, name, path);
+    let result = bind_in(&staging, path);
     let _ = std::fs::remove_dir_all(&staging);
     result
 }
 
-fn staging_dir(dir: &Path, name: &std::ffi::OsStr) -> PathBuf {
-    let mut staging = std::ffi::OsString::from(".");
-    staging.push(name);
-    staging.push(format!(".bind-{}", std::process::id()));
-    dir.join(staging)
+/// A socket path is limited to 107 bytes: the staged path (`.<pid in hex>/s`, at most 10 bytes
+/// after `dir/`) is no longer than the final one with its usual name `vipd.sock`, so a runtime
+/// directory that fits the socket fits the staging too.
+fn staging_dir(dir: &Path) -> PathBuf {
+    dir.join(format!(".{:x}", std::process::id()))
 }
 
-fn bind_in(staging: &Path, name: &std::ffi::OsStr, path: &Path) -> io::Result<UnixListener> {
-    let hidden = staging.join(name);
+fn bind_in(staging: &Path, path: &Path) -> io::Result<UnixListener> {
+    let hidden = staging.join("s");
     let listener = UnixListener::bind(&hidden)?;
     std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(SOCKET_MODE))?;
     // rename(2) moves the inode, the listener stays bound to it.
@@ -140,10 +143,32 @@ mod tests {
     }
 
     #[test]
+    fn a_runtime_dir_whose_socket_path_is_at_the_limit_still_binds() {
+        let base = scratch("limit");
+        std::fs::create_dir_all(&base).unwrap();
+        // sun_path holds 107 bytes and a NUL: make `<dir>/vipd.sock` exactly 107 bytes long.
+        let room = 107 - base.as_os_str().len() - "/".len() - "/vipd.sock".len();
+        let dir = base.join("d".repeat(room));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vipd.sock");
+        assert_eq!(path.as_os_str().len(), 107);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = runtime.enter();
+        let bound = bind_private(&path);
+        std::fs::remove_dir_all(&base).unwrap();
+        bound.expect("a socket path of 107 bytes binds, staging included");
+    }
+
+    #[test]
     fn a_failed_bind_leaves_no_staging_dir_behind() {
-        let dir = scratch("fails");
+        let base = scratch("fails");
         // Longer than sun_path once inside the staging dir: bind itself fails.
-        let path = dir.join("s".repeat(100));
+        let dir = base.join("d".repeat(100));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vipd.sock");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -152,7 +177,7 @@ mod tests {
         assert!(bind_private(&path).is_err());
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert!(names.is_empty(), "left behind: {names:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[tokio::test(start_paused = true)]
