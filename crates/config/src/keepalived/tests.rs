@@ -439,3 +439,39 @@ fn runaway_definitions_and_sequences_are_refused() {
         "{errors:?}"
     );
 }
+
+/// The first two columns of README's keepalived table (supported; accepted without effect) are
+/// what vipd reads from a keepalived.conf, block by block; the last one is what it skips.
+#[test]
+fn readme_supported_column_is_what_vipd_reads() {
+    let readme = include_str!("../../../../README.md");
+    use crate::keywords::Block;
+    let row_names = [
+        (Block::GlobalDefs, "global_defs"),
+        (Block::Instance, "vrrp_instance"),
+        (Block::SyncGroup, "vrrp_sync_group"),
+        (Block::Authentication, "authentication"),
+        (Block::Script, "vrrp_script"),
+        (Block::TrackFile, "track_file"),
+        (Block::TrackProcess, "vrrp_track_process"),
+    ];
+    let mut wrong = Vec::new();
+    for (block, name) in row_names {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} | ")))
+            .unwrap_or_else(|| panic!("README's keepalived table has no {name} row"));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let read_columns = format!("{} {}", cells[1], cells.get(2).unwrap_or(&""));
+        for keyword in grammar::keepalived_keywords(block) {
+            let listed = read_columns.contains(&format!("`{keyword}`"));
+            if listed != grammar::vipd_reads(block, keyword) {
+                wrong.push(format!(
+                    "{name}.{keyword}: listed as read {listed}, read {}",
+                    !listed
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "README's keepalived table: {wrong:#?}");
+}
