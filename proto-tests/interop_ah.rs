@@ -83,18 +83,8 @@ fn run(vipd_high: bool, delivery: Delivery) {
     let vipd = a.start_vipd(&vipd_ah(KEY, vipd_priority, delivery));
     let keepalived = b.start_keepalived(&keepalived_ah(KEY, ka_priority, delivery));
     let mut routers = [
-        Router {
-            node: &a,
-            daemon: Daemon::Vipd(vipd),
-            vip_dev: "eth0".into(),
-            priority: vipd_priority,
-        },
-        Router {
-            node: &b,
-            daemon: Daemon::Keepalived(keepalived),
-            vip_dev: "eth0".into(),
-            priority: ka_priority,
-        },
+        Router::on_eth0(&a, Daemon::Vipd(vipd), vipd_priority),
+        Router::on_eth0(&b, Daemon::Keepalived(keepalived), ka_priority),
     ];
     let high = if vipd_high { 0 } else { 1 };
     let low = 1 - high;
@@ -186,18 +176,8 @@ fn interop_ah_wrong_auth_pass_is_rejected_on_both_sides() {
     let vipd = a.start_vipd(&vipd_ah(KEY, HIGH, Delivery::Multicast));
     let keepalived = b.start_keepalived(&keepalived_ah("WRONGKEY", LOW, Delivery::Multicast));
     let routers = [
-        Router {
-            node: &a,
-            daemon: Daemon::Vipd(vipd),
-            vip_dev: "eth0".into(),
-            priority: HIGH,
-        },
-        Router {
-            node: &b,
-            daemon: Daemon::Keepalived(keepalived),
-            vip_dev: "eth0".into(),
-            priority: LOW,
-        },
+        Router::on_eth0(&a, Daemon::Vipd(vipd), HIGH),
+        Router::on_eth0(&b, Daemon::Keepalived(keepalived), LOW),
     ];
     let vipd = routers[0].vipd().unwrap();
     let Daemon::Keepalived(keepalived) = &routers[1].daemon else {

@@ -41,12 +41,7 @@ fn run(family: u8, vipd_high: bool) {
     let heard_by_vipd = VrrpCapture::start(&lab, &a, "eth0", 5000);
     let vipd = a.start_vipd(&vipd_conf(3, vrid, vipd_priority, "0.1", vip, ""));
     let mut routers = [
-        Router {
-            node: &a,
-            daemon: Daemon::Vipd(vipd),
-            vip_dev: "eth0".into(),
-            priority: vipd_priority,
-        },
+        Router::on_eth0(&a, Daemon::Vipd(vipd), vipd_priority),
         Router {
             node: &b,
             daemon: Daemon::Frr(frr),

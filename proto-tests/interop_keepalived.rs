@@ -63,18 +63,8 @@ fn run(pairing: &Pairing, vipd_high: bool) {
         &(pairing.keepalived_extra)(b_ip, a_ip),
     ));
     let mut routers = [
-        Router {
-            node: &a,
-            daemon: Daemon::Vipd(vipd),
-            vip_dev: "eth0".into(),
-            priority: vipd_priority,
-        },
-        Router {
-            node: &b,
-            daemon: Daemon::Keepalived(keepalived),
-            vip_dev: "eth0".into(),
-            priority: ka_priority,
-        },
+        Router::on_eth0(&a, Daemon::Vipd(vipd), vipd_priority),
+        Router::on_eth0(&b, Daemon::Keepalived(keepalived), ka_priority),
     ];
     let advert_ms: f64 = pairing.advert_int.parse::<f64>().unwrap() * 1000.0;
     let high = if vipd_high { 0 } else { 1 };

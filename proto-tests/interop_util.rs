@@ -279,6 +279,18 @@ pub struct Router<'a> {
     pub priority: u8,
 }
 
+impl<'a> Router<'a> {
+    /// A router whose VIP goes on its `eth0` (no VMAC, no macvlan).
+    pub fn on_eth0(node: &'a Node, daemon: Daemon, priority: u8) -> Router<'a> {
+        Router {
+            node,
+            daemon,
+            vip_dev: "eth0".into(),
+            priority,
+        }
+    }
+}
+
 impl Router<'_> {
     /// "vipd@gw-a", "keepalived@gw-b", "frr@gw-b".
     pub fn who(&self) -> String {

@@ -49,18 +49,8 @@ fn pair(
     let vipd = a.start_vipd(vipd_conf);
     let keepalived = b.start_keepalived(keepalived_conf);
     let mut routers = [
-        Router {
-            node: &a,
-            daemon: Daemon::Vipd(vipd),
-            vip_dev: "eth0".into(),
-            priority: vipd_priority,
-        },
-        Router {
-            node: &b,
-            daemon: Daemon::Keepalived(keepalived),
-            vip_dev: "eth0".into(),
-            priority: keepalived_priority,
-        },
+        Router::on_eth0(&a, Daemon::Vipd(vipd), vipd_priority),
+        Router::on_eth0(&b, Daemon::Keepalived(keepalived), keepalived_priority),
     ];
     let high = if vipd_priority > keepalived_priority {
         0

@@ -2,31 +2,11 @@
 //! `file:line:col` for an invalid one, 2 for an unreadable one, and 1 when no_accept is asked
 //! for on a machine without the `nft` command.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// A scratch directory per test, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("vipd-check-cli-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::Scratch;
 
 fn check(file: &Path, path_env: Option<&Path>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vipd"));
@@ -58,7 +38,7 @@ vrrp_instance:
 
 #[test]
 fn a_valid_file_exits_0_with_a_summary() {
-    let scratch = Scratch::new("valid");
+    let scratch = Scratch::new("check-cli", "valid");
     let file = scratch.file("vipd.yaml", ACCEPTING);
     let out = check(&file, None);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
@@ -71,7 +51,7 @@ fn a_valid_file_exits_0_with_a_summary() {
 
 #[test]
 fn an_invalid_file_exits_1_naming_file_line_and_column() {
-    let scratch = Scratch::new("invalid");
+    let scratch = Scratch::new("check-cli", "invalid");
     let yaml = ACCEPTING.replace("virtual_router_id: 60", "virtual_router_id: 300");
     let file = scratch.file("vipd.yaml", &yaml);
     let out = check(&file, None);
@@ -87,7 +67,7 @@ fn an_invalid_file_exits_1_naming_file_line_and_column() {
 
 #[test]
 fn a_route_the_kernel_would_refuse_is_rejected_at_check_time() {
-    let scratch = Scratch::new("route");
+    let scratch = Scratch::new("check-cli", "route");
     let yaml = ACCEPTING.replace("dev eth0 onlink table 250", "scope link table 250");
     let file = scratch.file("vipd.yaml", &yaml);
     let out = check(&file, None);
@@ -102,7 +82,7 @@ fn a_route_the_kernel_would_refuse_is_rejected_at_check_time() {
 
 #[test]
 fn an_unreadable_file_exits_2() {
-    let scratch = Scratch::new("unreadable");
+    let scratch = Scratch::new("check-cli", "unreadable");
     let missing = scratch.0.join("missing.yaml");
     let out = check(&missing, None);
     assert_eq!(out.status.code(), Some(2));
@@ -118,7 +98,7 @@ fn an_unreadable_file_exits_2() {
 
 #[test]
 fn no_accept_without_nft_is_an_error_and_with_nft_is_valid() {
-    let scratch = Scratch::new("nft");
+    let scratch = Scratch::new("check-cli", "nft");
     let yaml = ACCEPTING.replace("priority: 150", "priority: 150\n    no_accept: true");
     let file = scratch.file("vipd.yaml", &yaml);
     let empty = scratch.0.join("empty-bin");

@@ -3,30 +3,11 @@
 //! `--config-id` picks the `@ID` lines; `vipd import-keepalived` writes YAML that `vipd check`
 //! accepts, exits 1 with `FILE:LINE: message` when it cannot convert and 2 when unreadable.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("vipd-kconf-cli-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::Scratch;
 
 fn vipd(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vipd"))
@@ -44,7 +25,7 @@ const GATEWAY: &str = "! seed-like gateway\nglobal_defs {\n  use_vmac\n}\nvrrp_i
 
 #[test]
 fn check_reads_a_keepalived_conf_and_prints_its_leniencies() {
-    let dir = Scratch::new("check");
+    let dir = Scratch::new("kconf-cli", "check");
     let conf = dir.file("keepalived.conf", GATEWAY);
     let out = vipd(&["check", "-i", "lb1", "-c"], &conf);
     let stderr = text(&out.stderr);
@@ -66,7 +47,7 @@ fn check_reads_a_keepalived_conf_and_prints_its_leniencies() {
 
 #[test]
 fn import_writes_yaml_that_check_accepts_with_the_same_meaning() {
-    let dir = Scratch::new("import");
+    let dir = Scratch::new("kconf-cli", "import");
     let conf = dir.file("keepalived.conf", GATEWAY);
     let yaml = dir.0.join("vipd.yaml");
     let out = Command::new(env!("CARGO_BIN_EXE_vipd"))
@@ -95,7 +76,7 @@ fn import_writes_yaml_that_check_accepts_with_the_same_meaning() {
 
 #[test]
 fn import_exit_codes_for_refused_and_unreadable_files() {
-    let dir = Scratch::new("exit");
+    let dir = Scratch::new("kconf-cli", "exit");
     let bad = dir.file(
         "bad.conf",
         "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id\n}\n",
