@@ -2,7 +2,6 @@
 //! events, worker reports, control requests, signals) becomes one [`Event`], dispatched to the
 //! file of its concern; nothing is awaited inside a step.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -31,8 +30,8 @@ use crate::system::timer::DeadlineTimer;
 pub struct Daemon {
     pub(super) start: Instant,
     pub(super) config: config::Config,
-    /// The file given to `vipd run -c`, read again on reload.
-    pub(super) config_path: PathBuf,
+    /// The file given to `vipd run -c` and how it is read, again on reload.
+    pub(super) config_source: super::ConfigSource,
     pub(super) last_reload: Option<ReloadReport>,
     pub(super) registry: Registry,
     pub(super) sockets: SocketTable,
@@ -166,7 +165,7 @@ impl Daemon {
                 self.on_operate(operation, reply)
             }
             Event::Reload => {
-                tracing::info!("SIGHUP: reloading {}", self.config_path.display());
+                tracing::info!("SIGHUP: reloading {}", self.config_source.path.display());
                 self.reload(None);
             }
             Event::Track(update) => self.on_track_update(update),

@@ -42,7 +42,7 @@ mod vmac_handover;
 mod watchdog;
 mod worker;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
@@ -66,24 +66,36 @@ pub(crate) fn notify_ready() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 }
 
-/// How this process reads its configuration file, at start and on every reload; fixed by
-/// [`run_with`] before the daemon starts (a keepalived.conf is re-read as a keepalived.conf,
-/// with the same config id).
-static READ_OPTIONS: std::sync::OnceLock<vipd_config::ReadOptions> = std::sync::OnceLock::new();
-
-/// Reads the configuration file as the command line said.
-pub(crate) fn load_config(path: &Path) -> Result<vipd_config::Loaded, vipd_config::LoadError> {
-    vipd_config::load_file_as(path, READ_OPTIONS.get_or_init(Default::default))
+/// The configuration file and how it is read, at start and on every reload (a keepalived.conf is
+/// re-read as a keepalived.conf, with the same config id).
+#[derive(Clone, Debug)]
+pub(crate) struct ConfigSource {
+    pub path: PathBuf,
+    pub options: vipd_config::ReadOptions,
 }
 
-/// `vipd run` reading the file with `options` (format, keepalived's config id).
-pub fn run_with(config_path: &Path, runtime_dir: &Path, options: vipd_config::ReadOptions) -> i32 {
-    let _ = READ_OPTIONS.set(options);
-    run(config_path, runtime_dir)
+impl ConfigSource {
+    pub(crate) fn load(&self) -> Result<vipd_config::Loaded, vipd_config::LoadError> {
+        vipd_config::load_file_as(&self.path, &self.options)
+    }
 }
 
-/// `vipd run`: applies nothing unless the whole configuration is valid.
+/// `vipd run` reading the file as its content says.
 pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
+    run_with(
+        config_path,
+        runtime_dir,
+        vipd_config::ReadOptions::default(),
+    )
+}
+
+/// `vipd run` reading the file with `options` (format, keepalived's config id): applies nothing
+/// unless the whole configuration is valid.
+pub fn run_with(config_path: &Path, runtime_dir: &Path, options: vipd_config::ReadOptions) -> i32 {
+    let source = ConfigSource {
+        path: config_path.to_owned(),
+        options,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VIPD_LOG")
@@ -91,7 +103,7 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
         )
         .with_writer(std::io::stderr)
         .init();
-    let loaded = match load_config(config_path) {
+    let loaded = match source.load() {
         Ok(loaded) => loaded,
         Err(e) => {
             crate::cli::report_load_error(&e);
@@ -137,24 +149,19 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
         }
         let settings = crate::observe::http::Settings::from_config(&loaded.config.global);
         crate::observe::http::spawn(settings, control_tx);
-        let code = match main_loop::Daemon::start(
-            loaded.config,
-            config_path.to_owned(),
-            control_rx,
-            hooks,
-            auto_priority,
-        )
-        .await
-        {
-            Ok(mut daemon) => {
-                daemon.load_maintenance(runtime_dir);
-                daemon.run().await
-            }
-            Err(e) => {
-                tracing::error!("cannot start: {e}");
-                1
-            }
-        };
+        let code =
+            match main_loop::Daemon::start(loaded.config, source, control_rx, hooks, auto_priority)
+                .await
+            {
+                Ok(mut daemon) => {
+                    daemon.load_maintenance(runtime_dir);
+                    daemon.run().await
+                }
+                Err(e) => {
+                    tracing::error!("cannot start: {e}");
+                    1
+                }
+            };
         let _ = std::fs::remove_file(control::socket_path(runtime_dir));
         code
     })

@@ -2,8 +2,6 @@
 //! (so these kernel round trips delay no advert), and groups start, at start or when a reload
 //! adds them once their members have attached.
 
-use std::path::PathBuf;
-
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -30,7 +28,7 @@ impl Daemon {
     /// instance (before the loop runs, so these round trips delay no advert).
     pub async fn start(
         config: config::Config,
-        config_path: PathBuf,
+        config_source: super::ConfigSource,
         control_rx: mpsc::Receiver<ControlRequest>,
         hooks: Hooks,
         auto_priority: AutoPriority,
@@ -61,7 +59,7 @@ impl Daemon {
         let mut daemon = Daemon {
             start: Instant::now(),
             auto_priority,
-            config_path,
+            config_source,
             last_reload: None,
             registry: Registry::new(),
             sockets: SocketTable::default(),

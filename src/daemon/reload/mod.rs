@@ -61,7 +61,7 @@ impl Daemon {
             at_unix: now
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-            file: self.config_path.display().to_string(),
+            file: self.config_source.path.display().to_string(),
             applied: false,
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -75,20 +75,20 @@ impl Daemon {
             }
             return;
         }
-        let new = match crate::daemon::load_config(&self.config_path) {
+        let new = match self.config_source.load() {
             Ok(loaded) => {
                 report.warnings = loaded.warnings.iter().map(ToString::to_string).collect();
                 if let Err(e) = crate::daemon::nft_available(&loaded.config) {
                     report
                         .errors
-                        .push(format!("{}: {e}", self.config_path.display()));
+                        .push(format!("{}: {e}", self.config_source.path.display()));
                 }
                 // Last, as it takes effect: scripts run as the new script_user from here on.
                 if report.errors.is_empty() {
                     if let Err(e) = self.hooks.reconfigure(&loaded.config) {
                         report
                             .errors
-                            .push(format!("{}: {e}", self.config_path.display()));
+                            .push(format!("{}: {e}", self.config_source.path.display()));
                     }
                 }
                 Some(loaded.config)
@@ -112,7 +112,7 @@ impl Daemon {
             }
             tracing::error!(
                 "reload: {} rejected; nothing changed, vipd keeps running with the configuration it has",
-                self.config_path.display()
+                self.config_source.path.display()
             );
             self.last_reload = Some(report.clone());
             if let Some(reply) = reply {
@@ -266,7 +266,7 @@ impl Daemon {
         for change in &pending.report.changes {
             tracing::info!("reload: {change}");
         }
-        tracing::info!("reload: {} applied", self.config_path.display());
+        tracing::info!("reload: {} applied", self.config_source.path.display());
         self.last_reload = Some(pending.report.clone());
         for reply in pending.replies {
             let _ = reply.send(pending.report.clone());
