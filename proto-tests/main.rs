@@ -32,3 +32,4 @@ mod track_fixtures;
 mod track_lab;
 mod track_support;
 mod vip_status;
+mod vmac_backup_silence;

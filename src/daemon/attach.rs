@@ -119,6 +119,9 @@ impl Daemon {
                         self.vmacs.push(vmac_ifindex);
                     }
                     self.set_vmac_sysctls(id, &vmac.name, &ifname);
+                    if family == Family::V4 {
+                        self.silence_ipv4_vmac(id, &vmac.name);
+                    }
                     // A private-mode macvlan is handed every multicast frame of the link, and it
                     // is the only one handed frames whose source MAC is its own (RFC-compliant
                     // peers of the same VRID): so listening on it hears everyone. With
@@ -205,6 +208,27 @@ impl Daemon {
             (Sysctl::ipv4_conf(vmac, "rp_filter"), "0"),
             (Sysctl::ipv4_conf(parent, "arp_ignore"), "1"),
             (Sysctl::ipv4_conf(parent, "arp_filter"), "1"),
+        ];
+        for (sysctl, value) in settings {
+            if let Err(e) = self.sysctls.set(sysctl, value) {
+                let name = self.registry.instance(id).map(|i| i.cfg.name.clone());
+                tracing::warn!(instance = ?name, "use_vmac: {e}");
+            }
+        }
+    }
+
+    /// Keeps a BACKUP's IPv4 VMAC off the wire: joining 224.0.0.18 on it made the kernel send
+    /// IGMP reports with the virtual MAC as source, and IPv6 on it would add MLD and router
+    /// solicitations; the LAN switch then learnt the virtual MAC on the backup's port. Reports
+    /// for 224.0.0.0/24 are needless (RFC 4541: switches flood them); this is the per-namespace
+    /// switch keepalived's `disable_local_igmp` sets. Both are restored on exit.
+    fn silence_ipv4_vmac(&mut self, id: InstanceId, vmac: &str) {
+        let settings = [
+            (
+                Sysctl::from_dotted("net.ipv4.igmp_link_local_mcast_reports"),
+                "0",
+            ),
+            (Sysctl::ipv6_conf(vmac, "disable_ipv6"), "1"),
         ];
         for (sysctl, value) in settings {
             if let Err(e) = self.sysctls.set(sysctl, value) {
