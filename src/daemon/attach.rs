@@ -12,6 +12,9 @@ use crate::system::netlink::LinkInfo;
 use crate::system::socket::{Carrier, Family};
 use crate::system::sysctl::Sysctl;
 
+/// `arp_ignore` 1 on a VMAC: reply only for addresses configured on it.
+pub(super) const VMAC_ARP_IGNORE: &str = "1";
+
 impl Daemon {
     /// What attaching `id` needs from the kernel.
     pub(super) fn attach_plan(&self, id: InstanceId) -> Option<AttachPlan> {
@@ -201,9 +204,10 @@ impl Daemon {
     }
 
     /// keepalived's sysctls on a VMAC and its parent (restored on exit or when the VMAC goes).
+    /// The VMAC's `arp_ignore` is [`VMAC_ARP_IGNORE`], which a handover also puts back.
     fn set_vmac_sysctls(&mut self, id: InstanceId, vmac: &str, parent: &str) {
         let settings = [
-            (Sysctl::ipv4_conf(vmac, "arp_ignore"), "1"),
+            (Sysctl::ipv4_conf(vmac, "arp_ignore"), VMAC_ARP_IGNORE),
             (Sysctl::ipv4_conf(vmac, "accept_local"), "1"),
             (Sysctl::ipv4_conf(vmac, "rp_filter"), "0"),
             (Sysctl::ipv4_conf(parent, "arp_ignore"), "1"),

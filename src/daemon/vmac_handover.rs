@@ -24,8 +24,6 @@ use crate::system::sysctl::Sysctl;
 
 /// `arp_ignore` 8: do not reply for local addresses (Documentation/networking/ip-sysctl).
 const ARP_REPLY_NOTHING: &str = "8";
-/// What attach sets on a VMAC (reply only for addresses configured on it).
-const ARP_REPLY_OWN: &str = "1";
 
 impl Daemon {
     /// For a departing IPv4 VMAC master: stops its VMAC answering ARP and returns true, so it may
@@ -84,10 +82,10 @@ impl Daemon {
             return;
         }
         self.silenced_vmacs.retain(|n| *n != name);
-        if let Err(e) = self
-            .sysctls
-            .set(Sysctl::ipv4_conf(&name, "arp_ignore"), ARP_REPLY_OWN)
-        {
+        if let Err(e) = self.sysctls.set(
+            Sysctl::ipv4_conf(&name, "arp_ignore"),
+            super::attach::VMAC_ARP_IGNORE,
+        ) {
             tracing::warn!(vmac = %name, "cannot let the VMAC answer ARP again: {e}");
         }
     }
