@@ -82,10 +82,7 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-[[ $EUID -eq 0 ]] || die "run as root: the benchmark builds network namespaces"
-for tool in ip nft curl ping awk keepalived dnsmasq timeout "$PYTHON"; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
-done
+require_root_and ip nft curl ping awk keepalived dnsmasq timeout "$PYTHON"
 [[ $INSTANCES -ge 1 && $INSTANCES -le 250 ]] || die "--instances: 1 to 250"
 wants() { [[ ",$ONLY," == *",$1,"* ]]; }
 

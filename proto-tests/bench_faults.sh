@@ -67,10 +67,7 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-[[ $EUID -eq 0 ]] || die "run as root: the benchmark builds network namespaces"
-for tool in ip nft ping awk python3 keepalived timeout; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
-done
+require_root_and ip nft ping awk python3 keepalived timeout
 wants() { [[ ",$ONLY," == *",$1,"* ]]; }
 bench_init vbf vipd-bench-faults
 build_vipd

@@ -10,6 +10,14 @@
 # to stop processes it tracks itself.
 
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
+# Root (the benchmarks build network namespaces) and every command named.
+require_root_and() {
+    [[ $EUID -eq 0 ]] || die "run as root: the benchmark builds network namespaces"
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "$tool is missing"
+    done
+}
 log() { echo "[$(date +%T)] $*" >&2; }
 
 # bench_init TAG WORK_STEM: sets PREFIX, WORK (mode 755: daemons may run as other users), RESULTS,
