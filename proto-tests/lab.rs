@@ -214,6 +214,7 @@ impl Lab {
     /// Creates the switch namespace with `br0`. Panics unless run as root.
     pub fn new(test_name: &str) -> Lab {
         assert_root();
+        remember_panics();
         reap_stale();
         let n = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("{NETNS_PREFIX}{}-{n}-", std::process::id());
@@ -365,7 +366,7 @@ fn print_logs(shared: &LabShared) {
             entry.path.display()
         );
         // The tail is what explains a failure; long logs are cut from the front.
-        const KEEP: usize = 20_000;
+        const KEEP: usize = 6_000;
         let start = text.len().saturating_sub(KEEP);
         let start = (start..text.len())
             .find(|&i| text.is_char_boundary(i))
@@ -374,6 +375,37 @@ fn print_logs(shared: &LabShared) {
             eprintln!("[… {start} bytes cut …]");
         }
         eprintln!("{}", &text[start..]);
+    }
+}
+
+thread_local! {
+    /// The message of the last panic on this test's thread, for the lab's failure summary.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs (once) a panic hook that also keeps the message for [`Lab`]'s drop.
+fn remember_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = match info.location() {
+                Some(at) => format!("{} (at {at})", panic_text(info.payload())),
+                None => panic_text(info.payload()),
+            };
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(message));
+            default_hook(info)
+        }));
+    });
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(a panic without a message)".to_owned()
     }
 }
 
@@ -394,6 +426,10 @@ impl Drop for Lab {
                 self.shared.test_name,
                 self.shared.dir.display()
             );
+            // Again after the logs: a CI excerpt that keeps only the tail still says why.
+            if let Some(why) = LAST_PANIC.with(|p| p.borrow_mut().take()) {
+                eprintln!("[{}] FAILED: {why}", self.shared.test_name);
+            }
         } else {
             let _ = fs::remove_dir_all(&self.shared.dir);
         }
@@ -1014,10 +1050,12 @@ impl Pinger {
     /// `duration / interval` requests). Each reply is waited for up to one second.
     pub fn start(node: &Node, target: &str, interval: Duration, duration: Duration) -> Pinger {
         assert!(interval >= Duration::from_millis(1), "interval below 1 ms");
-        let count = (duration.as_secs_f64() / interval.as_secs_f64())
+        let count = (duration.as_secs_f64() / interval.as_secs_f64() - 1e-9)
             .ceil()
             .max(1.0) as u64;
-        let deadline = duration.as_secs().max(1) + 1;
+        // Slack beyond `duration`: on a loaded machine the requests go out late, and a deadline
+        // that cuts off the last reply in flight counts it as lost.
+        let deadline = duration.as_secs().max(1) + 2 + duration.as_secs() / 4;
         let interval_s = format!("{:.3}", interval.as_secs_f64());
         let proc = node.spawn_labelled(
             "ping",

@@ -57,6 +57,16 @@ pub fn probes_lost_during(
     (lost, report)
 }
 
+/// Zero loss means something only if the client kept probing across the handover. On a loaded
+/// 2-core machine `ping -i 0.002` sends far fewer than its nominal 500 a second (444 in 3 s was
+/// seen in CI), so this asks for steady probing, not the nominal count.
+fn assert_probed_throughout(report: &PingReport) {
+    assert!(
+        report.transmitted >= 100 && report.longest_gap_ms < 300.0,
+        "the client did not probe throughout (at least 100 probes, no gap of 300 ms): {report:?}"
+    );
+}
+
 fn three_nodes(lab: &Lab) -> (Node, Node, Node) {
     let a = lab.add_node("gw-a");
     let b = lab.add_node("gw-b");
@@ -94,7 +104,7 @@ fn maintenance_on_the_master(test: &str, vrid: u8, extra_a: &str, extra_b: &str,
     );
     assert_eq!(vipd_b.state_of(INSTANCE).as_deref(), Some("MASTER"));
     assert_eq!(lost, 0, "{test}: probes lost in the handover: {report:?}");
-    assert!(report.transmitted > 500, "too few probes: {report:?}");
+    assert_probed_throughout(&report);
 
     // Out until `off`, although it outranks gw-b and preempts.
     let status = vipd_a.instance(INSTANCE).expect("gw-a status");
@@ -278,6 +288,7 @@ fn handover_to_keepalived_loses_no_probe() {
         "handover to keepalived: {lost} of {} probes lost, longest gap {:.1} ms",
         report.transmitted, report.longest_gap_ms
     );
+    assert_probed_throughout(&report);
     assert_eq!(said.0, 0, "{}", said.1);
     assert!(
         said.1
@@ -375,6 +386,7 @@ fn vmac_maintenance_beside_keepalived_is_lossless_on_the_wire() {
         "vmac beside keepalived: {lost} of {} probes lost at 2 ms, longest gap {:.1} ms",
         report.transmitted, report.longest_gap_ms
     );
+    assert_probed_throughout(&report);
     assert_eq!(said.0, 0, "{}", said.1);
     assert!(
         b.has_addr("vrrp.77", vip_addr(VIP)),

@@ -88,7 +88,7 @@ fn run(test: &str, failure: Failure, sync: Option<bool>) -> Run {
         || !admin_up(&lab.a, "wan"),
     );
     // While the client still streams (afterwards its FIN has closed the entry).
-    let tracked_by_b = wait_until(Duration::from_secs(3), || kernel_tracks_stream(&lab.b));
+    let tracked_by_b = wait_until(Duration::from_secs(5), || kernel_tracks_stream(&lab.b));
     let report = stream.finish(failed_at, Duration::from_secs(30));
     let who = match sync {
         None => "vipd without conntrackd",
@@ -112,15 +112,24 @@ fn run(test: &str, failure: Failure, sync: Option<bool>) -> Run {
     }
 }
 
+/// The longest pause the stream may take and still count as surviving. Segments that reach the
+/// new master before its conntrackd commit are dropped, and TCP retransmits with a doubling
+/// timeout (0.2, 0.4, 0.8, 1.6, 3.2 s…): on a loaded 2-core CI machine a commit taking a second
+/// or two gives a multi-second gap, which is still a connection that survived.
+const MAX_GAP: f64 = 8.0;
+
 /// The connection went on: no reset, a bounded gap, bytes flowing again until the end.
 fn assert_survived(run: &Run) {
     let r = &run.report;
-    if r.reset || !r.errors.is_empty() || r.longest_gap > 5.0 || r.silent_at_end > 1.0 {
+    if r.reset || !r.errors.is_empty() || r.longest_gap > MAX_GAP || r.silent_at_end > 1.0 {
         run.lab.lab.print_logs();
     }
     assert!(!r.reset, "the connection was reset: {r:?}");
     assert!(r.errors.is_empty(), "the stream failed: {r:?}");
-    assert!(r.longest_gap < 5.0, "the stream stopped too long: {r:?}");
+    assert!(
+        r.longest_gap < MAX_GAP,
+        "the stream stopped too long: {r:?}"
+    );
     assert!(r.silent_at_end < 1.0, "the stream did not resume: {r:?}");
     assert!(
         r.bytes_after_gap >= 100_000,

@@ -184,6 +184,7 @@ impl Daemon {
             garp: None,
             announce_after_install: true,
             releasing_until: None,
+            successor_heard: false,
         });
         true
     }

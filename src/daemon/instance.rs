@@ -120,6 +120,9 @@ pub struct Serving {
     /// Make-before-break: the router has left Master, the VIPs stay until a successor
     /// advertises or this deadline (daemon microseconds) passes.
     pub releasing_until: Option<router::Micros>,
+    /// While releasing: a successor's advert was heard, and the VIPs go at `releasing_until`
+    /// (a short grace, so that its gratuitous ARP reaches the clients first).
+    pub successor_heard: bool,
 }
 
 /// One `track_interface` entry as last seen.

@@ -8,8 +8,9 @@
 //!    adverts wait until the worker reports them gone (bounded).
 //! 2. The routers shut down (or are held, for maintenance): priority-0 adverts. A master that
 //!    still has its VIPs keeps serving them (make-before-break) until a successor's advert is
-//!    heard or its wait runs out: two advert intervals, at least 1 s (a loaded machine), at most
-//!    3 s. A maintenance departure ends here, its instances held.
+//!    heard (and, without VMAC, a short grace after it for the successor's gratuitous ARP) or
+//!    its wait runs out: two advert intervals, at least 1 s (a loaded machine), at most 3 s. A
+//!    maintenance departure ends here, its instances held.
 //! 3. Everything of ours is removed whatever the state, and once the worker confirms, the
 //!    instances are dropped, unused sockets closed, VMACs this run made deleted and their
 //!    sysctls restored.
@@ -50,6 +51,14 @@ pub struct Departure {
     pub purpose: Purpose,
     groups: Vec<GroupId>,
     phase: Phase,
+}
+
+/// How long a master without VMAC keeps its VIPs once its successor advertises: half an advert
+/// interval, 30-200 ms. Long enough for the successor's gratuitous ARP to reach the clients on a
+/// loaded machine (seen: 10 ms), short enough that hardly any client ARPs for the VIP meanwhile
+/// (both would answer).
+pub(super) fn successor_grace(advert_interval: Duration) -> Duration {
+    (advert_interval / 2).clamp(Duration::from_millis(30), Duration::from_millis(200))
 }
 
 /// How long a phase waits for the worker before going on regardless.
@@ -129,15 +138,32 @@ impl Daemon {
     }
 
     /// A valid advert with a priority above zero for a releasing instance: a router that is (or
-    /// is becoming) master in our place. The VIPs go now.
+    /// is becoming) master in our place. Without a VMAC the VIPs stay a moment longer
+    /// ([`successor_grace`]): the successor's advert precedes its gratuitous ARP, and a client
+    /// that still has our MAC for the VIP would lose what it sends in between. With a VMAC the
+    /// MAC moves with the successor's advert, so they go now.
     pub(super) fn successor_heard(&mut self, id: InstanceId, src: std::net::IpAddr) {
-        let releasing = self
-            .registry
-            .instance(id)
-            .and_then(|i| i.serving.as_ref())
-            .is_some_and(|s| s.releasing_until.is_some());
-        if releasing {
-            self.note_successor(id, src);
+        let now = self.now();
+        let Some(instance) = self.registry.instance_mut(id) else {
+            return;
+        };
+        let grace = match instance.cfg.vmac {
+            Some(_) => Duration::ZERO,
+            None => successor_grace(Duration::from_micros(instance.cfg.advert_interval_us)),
+        };
+        let Some(serving) = instance.serving.as_mut() else {
+            return;
+        };
+        let Some(until) = serving.releasing_until else {
+            return;
+        };
+        if serving.successor_heard {
+            return;
+        }
+        serving.successor_heard = true;
+        serving.releasing_until = Some(until.min(Micros(now.0 + grace.as_micros() as u64)));
+        self.note_successor(id, src);
+        if grace.is_zero() {
             self.release(id, "the successor advertises");
             self.advance_departures();
         }
@@ -175,14 +201,15 @@ impl Daemon {
         }
         let now = self.now();
         for id in self.registry.ids() {
-            let expired = self
-                .registry
-                .instance(id)
-                .and_then(|i| i.serving.as_ref())
-                .and_then(|s| s.releasing_until)
-                .is_some_and(|until| until <= now);
-            if expired {
-                self.release(id, "no successor heard");
+            let Some(serving) = self.registry.instance(id).and_then(|i| i.serving.as_ref()) else {
+                continue;
+            };
+            if serving.releasing_until.is_some_and(|until| until <= now) {
+                let why = match serving.successor_heard {
+                    true => "the successor advertises",
+                    false => "no successor heard",
+                };
+                self.release(id, why);
             }
         }
         for departure in &mut self.departures {
