@@ -15,6 +15,7 @@ use crate::hooks::links::LinkOutcome;
 use crate::system::error::SystemError;
 use crate::system::netlink::{AddrGenMode, IpFamily, LinkInfo, MacvlanSpec, Netlink, VmacMode};
 use crate::system::nft::NftTable;
+use crate::system::vmac_silence::VmacSilence;
 use vipd_config::LinkAction;
 
 /// What the loop asks of the worker.
@@ -111,8 +112,8 @@ pub struct AttachFacts {
 }
 
 /// Carries out an attach plan (the worker does this for the loop; start-up does it before the
-/// loop runs).
-pub async fn attach(netlink: &Netlink, plan: &AttachPlan) -> AttachFacts {
+/// loop runs). An IPv6 VMAC is silenced (`vmac_silence`) before it is made or set up.
+pub async fn attach(netlink: &Netlink, silence: &VmacSilence, plan: &AttachPlan) -> AttachFacts {
     let link = match netlink.link_by_name(&plan.interface).await {
         Ok(link) => link,
         Err(e) => {
@@ -126,6 +127,11 @@ pub async fn attach(netlink: &Netlink, plan: &AttachPlan) -> AttachFacts {
     };
     let vmac = match &plan.vmac {
         Some(vmac) => {
+            if plan.family == IpFamily::V6 {
+                if let Err(e) = silence.silence(&vmac.name, &link.name, link.ifindex).await {
+                    tracing::warn!(vmac = %vmac.name, "use_vmac: the kernel's MLD reports and router solicitations from the virtual MAC cannot be dropped, so a BACKUP's switch port may learn it: {e}");
+                }
+            }
             let spec = MacvlanSpec {
                 parent: link.ifindex,
                 name: vmac.name.clone(),
@@ -213,6 +219,7 @@ pub async fn set_links(netlink: &Netlink, actions: &[LinkAction]) -> Vec<LinkOut
 pub fn spawn(
     netlink: Netlink,
     nft: Option<NftTable>,
+    silence: VmacSilence,
 ) -> (
     mpsc::UnboundedSender<Request>,
     mpsc::UnboundedReceiver<Report>,
@@ -241,7 +248,7 @@ pub fn spawn(
                 }
                 Request::Attach { instance, plan } => Report::Attached {
                     instance,
-                    facts: attach(&netlink, &plan).await,
+                    facts: attach(&netlink, &silence, &plan).await,
                 },
                 Request::LookupLinks { instance, names } => Report::Links {
                     instance,
