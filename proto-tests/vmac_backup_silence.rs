@@ -119,7 +119,6 @@ fn vmac_backup_silent_ipv4_xmit_base() {
 }
 
 #[test]
-#[ignore = "open bug: an IPv6 VMAC's random link-local sends MLDv2 reports and router solicitations while BACKUP (fix pending)"]
 fn vmac_backup_silent_ipv6() {
     let gw = gateway_lab("vmac_backup_silent_v6");
     gw.a.add_addr("2001:db8::1/64");
@@ -131,4 +130,20 @@ fn vmac_backup_silent_ipv6() {
         VMAC6,
     );
     assert_silent(&frames, &fdb, "IPv6 VMAC, vmac_xmit_base");
+}
+
+/// Adverts from the VMAC's own (random) link-local: the backup's VMAC has one too, and its DAD,
+/// MLD reports and router solicitations must not leave from the virtual MAC either.
+#[test]
+fn vmac_backup_silent_ipv6_own_link_local() {
+    let gw = gateway_lab("vmac_silent_v6_ll");
+    gw.a.add_addr("2001:db8::1/64");
+    gw.b.add_addr("2001:db8::2/64");
+    let config = |b: bool| {
+        let yaml = gateway_config_v6(b);
+        assert_eq!(yaml.matches("vmac_xmit_base: true").count(), 1, "{yaml}");
+        yaml.replace("vmac_xmit_base: true", "vmac_xmit_base: false")
+    };
+    let (frames, fdb) = frames_from_backup_port(&gw, &config(false), &config(true), VMAC6);
+    assert_silent(&frames, &fdb, "IPv6 VMAC, adverts from its link-local");
 }

@@ -55,6 +55,8 @@ pub struct Daemon {
     pub(super) nft_table: Option<String>,
     /// VMACs this run created or adopted (ifindex), deleted when their instance leaves.
     pub(super) vmacs: Vec<u32>,
+    /// Drops what the kernel sends by itself from IPv6 VMACs (made on first use).
+    pub(super) vmac_silence: crate::system::vmac_silence::VmacSilence,
     pub(super) actions: Vec<MemberAction>,
     /// Reused by the timer handler.
     pub(super) due_groups: Vec<super::registry::GroupId>,

@@ -1,7 +1,7 @@
 //! Shutdown on SIGTERM/SIGINT: every group departs as a reload removal does (`release.rs`: VMAC
 //! VIPs first, priority-0 adverts, make-before-break for the others) while the loop keeps
 //! running; once all have left, what is left of ours is removed (VMACs, sysctls, the nftables
-//! table) and vipd exits.
+//! tables) and vipd exits.
 
 use super::main_loop::Daemon;
 use super::release::Purpose;
@@ -27,6 +27,12 @@ impl Daemon {
             if let Err(e) = self.netlink.delete_link(vmac).await {
                 tracing::warn!("removing VMAC #{vmac}: {e}");
             }
+        }
+        if let Err(e) = self.vmac_silence.remove().await {
+            tracing::warn!(
+                "removing nftables table {}: {e}",
+                crate::system::vmac_silence::TABLE
+            );
         }
         for e in self.sysctls.restore_all() {
             tracing::warn!("restoring sysctl: {e}");

@@ -22,6 +22,7 @@ use crate::system::realtime::AutoPriority;
 use crate::system::socket::RecvBatch;
 use crate::system::sysctl::SysctlRegistry;
 use crate::system::timer::DeadlineTimer;
+use crate::system::vmac_silence::VmacSilence;
 
 impl Daemon {
     /// Sets up everything that does not depend on a particular instance, then attaches each
@@ -55,7 +56,8 @@ impl Daemon {
         } else {
             None
         };
-        let (worker, reports) = worker::spawn(netlink.clone(), nft.clone());
+        let vmac_silence = VmacSilence::new();
+        let (worker, reports) = worker::spawn(netlink.clone(), nft.clone(), vmac_silence.clone());
         let mut daemon = Daemon {
             start: Instant::now(),
             auto_priority,
@@ -75,6 +77,7 @@ impl Daemon {
             nft_table: nft.as_ref().map(|t| t.name().to_owned()),
             nft,
             vmacs: Vec::new(),
+            vmac_silence,
             actions: Vec::new(),
             due_groups: Vec::new(),
             encode_buf: bytes::BytesMut::with_capacity(1500),
@@ -101,7 +104,7 @@ impl Daemon {
         }
         for id in daemon.registry.ids() {
             if let Some(plan) = daemon.attach_plan(id) {
-                let facts = worker::attach(&daemon.netlink, &plan).await;
+                let facts = worker::attach(&daemon.netlink, &daemon.vmac_silence, &plan).await;
                 daemon.apply_attach(id, facts);
             }
             let names: Vec<String> = daemon

@@ -15,6 +15,7 @@ use crate::hooks::links::LinkOutcome;
 use crate::system::error::SystemError;
 use crate::system::netlink::{AddrGenMode, IpFamily, LinkInfo, MacvlanSpec, Netlink, VmacMode};
 use crate::system::nft::NftTable;
+use crate::system::vmac_silence::VmacSilence;
 use vipd_config::LinkAction;
 
 /// What the loop asks of the worker.
@@ -111,8 +112,8 @@ pub struct AttachFacts {
 }
 
 /// Carries out an attach plan (the worker does this for the loop; start-up does it before the
-/// loop runs).
-pub async fn attach(netlink: &Netlink, plan: &AttachPlan) -> AttachFacts {
+/// loop runs). An IPv6 VMAC is silenced (`vmac_silence`) before it is made or set up.
+pub async fn attach(netlink: &Netlink, silence: &VmacSilence, plan: &AttachPlan) -> AttachFacts {
     let link = match netlink.link_by_name(&plan.interface).await {
         Ok(link) => link,
         Err(e) => {
@@ -137,6 +138,13 @@ pub async fn attach(netlink: &Netlink, plan: &AttachPlan) -> AttachFacts {
                     IpFamily::V6 => AddrGenMode::Random,
                 },
             };
+            // Before the link exists or goes up (DAD and the first reports start then); never
+            // for a link of that name that is someone else's (ensure_macvlan refuses it below).
+            if plan.family == IpFamily::V6 && netlink.find_macvlan(&spec).await.is_ok() {
+                if let Err(e) = silence.silence(&vmac.name, &link.name, link.ifindex).await {
+                    tracing::warn!(vmac = %vmac.name, "use_vmac: the kernel's MLD reports and router solicitations from the virtual MAC cannot be dropped, so a BACKUP's switch port may learn it: {e}");
+                }
+            }
             let made = async {
                 let outcome = netlink.ensure_macvlan(&spec).await?;
                 netlink.set_link_up(outcome.ifindex, true).await?;
@@ -213,6 +221,7 @@ pub async fn set_links(netlink: &Netlink, actions: &[LinkAction]) -> Vec<LinkOut
 pub fn spawn(
     netlink: Netlink,
     nft: Option<NftTable>,
+    silence: VmacSilence,
 ) -> (
     mpsc::UnboundedSender<Request>,
     mpsc::UnboundedReceiver<Report>,
@@ -241,7 +250,7 @@ pub fn spawn(
                 }
                 Request::Attach { instance, plan } => Report::Attached {
                     instance,
-                    facts: attach(&netlink, &plan).await,
+                    facts: attach(&netlink, &silence, &plan).await,
                 },
                 Request::LookupLinks { instance, names } => Report::Links {
                     instance,
@@ -264,4 +273,66 @@ pub fn spawn(
         }
     });
     (request_tx, report_rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::testns::TestNs;
+
+    /// A plan for the VMAC `vmac` with the virtual MAC of `vrid` (one MAC per macvlan of a
+    /// parent: the kernel refuses a second).
+    fn plan(family: IpFamily, vmac: &str, vrid: u8) -> AttachPlan {
+        AttachPlan {
+            interface: "eth0".into(),
+            family,
+            vmac: Some(VmacPlan {
+                name: vmac.into(),
+                mac: [0x00, 0x00, 0x5e, 0x00, 0x02, vrid],
+            }),
+            want_addresses: false,
+            addresses_on_vmac: false,
+        }
+    }
+
+    /// What `attach` silenced, and what it said of the VMAC.
+    fn attach_in(ns: &TestNs, plan: AttachPlan) -> (Vec<String>, String) {
+        ns.run(move || async move {
+            let netlink = Netlink::new().expect("netlink");
+            let silence = VmacSilence::new();
+            let facts = attach(&netlink, &silence, &plan).await;
+            let made = format!("{:?}", facts.vmac);
+            let silenced = silence.silenced().await;
+            silence.remove().await.expect("remove the table");
+            (silenced, made)
+        })
+    }
+
+    #[test]
+    fn only_an_ipv6_vmac_of_ours_is_silenced() {
+        let ns = TestNs::create();
+        ns.ip(&[
+            "link", "add", "eth0", "type", "veth", "peer", "name", "peer0",
+        ]);
+        ns.ip(&["link", "set", "eth0", "up"]);
+        // Someone else's link holding the name a VMAC would take.
+        ns.ip(&[
+            "link", "add", "vrrp.61", "type", "veth", "peer", "name", "peer1",
+        ]);
+
+        let (silenced, made) = attach_in(&ns, plan(IpFamily::V6, "vrrp.60", 60));
+        assert!(made.starts_with("Some(Ok("), "{made}");
+        assert_eq!(silenced, vec!["vrrp.60"]);
+
+        let (silenced, made) = attach_in(&ns, plan(IpFamily::V6, "vrrp.61", 61));
+        assert!(made.contains("NameTaken"), "{made}");
+        assert!(
+            silenced.is_empty(),
+            "someone else's link silenced: {silenced:?}"
+        );
+
+        let (silenced, made) = attach_in(&ns, plan(IpFamily::V4, "vrrp.62", 62));
+        assert!(made.starts_with("Some(Ok("), "{made}");
+        assert!(silenced.is_empty(), "an IPv4 VMAC silenced: {silenced:?}");
+    }
 }

@@ -14,3 +14,4 @@ pub mod sysctl;
 #[cfg(test)]
 pub mod testns;
 pub mod timer;
+pub mod vmac_silence;

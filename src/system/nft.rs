@@ -240,7 +240,12 @@ impl NftTable {
         }
     }
 
-    async fn apply(&self, op: &str, commands: Vec<NfCmd<'_>>) -> Result<(), SystemError> {
+    /// Runs `commands` as one nft transaction; `op` names it in errors.
+    pub(super) async fn apply(
+        &self,
+        op: &str,
+        commands: Vec<NfCmd<'_>>,
+    ) -> Result<(), SystemError> {
         let document = Nftables {
             objects: Cow::Owned(commands.into_iter().map(NfObject::CmdObject).collect()),
         };
@@ -311,7 +316,7 @@ impl NftTable {
 }
 
 /// `left == right`.
-fn matches<'a>(left: Expression<'a>, right: Expression<'a>) -> Statement<'a> {
+pub(super) fn matches<'a>(left: Expression<'a>, right: Expression<'a>) -> Statement<'a> {
     Statement::Match(Match {
         left,
         right,
@@ -320,7 +325,7 @@ fn matches<'a>(left: Expression<'a>, right: Expression<'a>) -> Statement<'a> {
 }
 
 /// A header field, e.g. `ip daddr`.
-fn payload<'a>(protocol: &'a str, field: &'a str) -> Expression<'a> {
+pub(super) fn payload<'a>(protocol: &'a str, field: &'a str) -> Expression<'a> {
     Expression::Named(NamedExpression::Payload(Payload::PayloadField(
         PayloadField {
             protocol: protocol.into(),
