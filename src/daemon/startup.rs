@@ -63,6 +63,7 @@ impl Daemon {
             .expect("a new Tracking has its receiver");
         let mut daemon = Daemon {
             start: Instant::now(),
+            step_now: None,
             auto_priority,
             config_source,
             last_reload: None,
