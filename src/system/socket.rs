@@ -323,6 +323,9 @@ fn recv_batch(fd: RawFd, family: Family, batch: &mut RecvBatch) -> io::Result<us
         )
     };
     if count < 0 {
+        // Rare (a stale readiness, a vanished interface): reset every header next time rather
+        // than rely on what a failed call left in them.
+        batch.filled = RecvBatch::CAPACITY;
         return Err(io::Error::last_os_error());
     }
     let count = count as usize;
