@@ -84,6 +84,8 @@ pub struct Template {
     pub vips: Vec<VipSpec>,
     pub flavour: wire::ChecksumFlavour,
     pub auth: wire::Auth,
+    /// The messages last encoded from this template, reused while nothing they depend on moves.
+    pub encoded: super::transmit::EncodedAdverts,
 }
 
 /// Where the instance lives on the system while its interface exists.
@@ -311,6 +313,7 @@ impl Template {
             vips,
             flavour,
             auth,
+            encoded: Default::default(),
         }
     }
 }

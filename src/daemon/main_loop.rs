@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use futures::StreamExt;
+
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -17,10 +18,11 @@ use super::receive::SocketTable;
 use super::registry::Registry;
 use super::release::{Departure, Purpose};
 use super::reload::PendingReload;
+use super::sources::QuietSources;
 use super::worker::{Report, Request};
 use crate::hooks::Hooks;
 use crate::observe::status::ReloadReport;
-use crate::system::netlink::{NetEvent, Netlink};
+use crate::system::netlink::Netlink;
 use crate::system::nft::NftTable;
 use crate::system::realtime::AutoPriority;
 use crate::system::socket::RecvBatch;
@@ -29,6 +31,9 @@ use crate::system::timer::DeadlineTimer;
 
 pub struct Daemon {
     pub(super) start: Instant,
+    /// The time of the packet or timer step being dispatched (None otherwise): one clock read
+    /// per step instead of one per use; a single-instance master read it three times per advert.
+    pub(super) step_now: Option<Micros>,
     pub(super) config: config::Config,
     /// The file given to `vipd run -c` and how it is read, again on reload.
     pub(super) config_source: super::ConfigSource,
@@ -41,9 +46,8 @@ pub struct Daemon {
     pub(super) batch: Option<RecvBatch>,
     pub(super) netlink: Netlink,
     pub(super) worker: mpsc::UnboundedSender<Request>,
-    pub(super) reports: mpsc::UnboundedReceiver<Report>,
-    pub(super) control_rx: mpsc::Receiver<ControlRequest>,
-    pub(super) net_events: Option<mpsc::Receiver<NetEvent>>,
+    /// Signals, netlink events, worker reports, control requests and tracker updates.
+    pub(super) sources: QuietSources,
     /// System errors not tied to one instance.
     pub(super) errors: Vec<String>,
     pub(super) timer: DeadlineTimer,
@@ -75,14 +79,12 @@ pub struct Daemon {
     pub(super) silenced_vmacs: Vec<String>,
 }
 
-struct Signals {
-    terminate: Signal,
-    interrupt: Signal,
-    hangup: Signal,
-}
-
 impl Daemon {
     pub(super) fn now(&self) -> Micros {
+        self.step_now.unwrap_or_else(|| self.clock())
+    }
+
+    fn clock(&self) -> Micros {
         Micros(self.start.elapsed().as_micros() as u64)
     }
 
@@ -171,6 +173,8 @@ impl Daemon {
                 self.reload(None);
             }
             Event::Track(update) => self.on_track_update(update),
+            // A second SIGTERM or SIGINT changes nothing: the departure already runs.
+            Event::Terminate if self.shutting_down => {}
             Event::Terminate => self.begin_shutdown(),
             Event::Watchdog => {
                 if let Some(watchdog) = self.watchdog.as_mut() {
@@ -180,67 +184,56 @@ impl Daemon {
         }
     }
 
-    /// Waits for the next event.
-    async fn next_event(&mut self, signals: &mut Signals) -> Option<Event> {
+    /// Waits for the next event. The hot sources (the sockets, the deadline timer) are polled
+    /// here at every wake-up; the quiet ones only when one of them woke the loop.
+    async fn next_event(&mut self) -> Option<Event> {
         let wake = self.next_wakeup().map(|m| self.instant(m));
         if let Err(e) = self.timer.arm(wake) {
             tracing::error!("cannot arm the deadline timer: {e}");
             return None;
         }
-        let net_event = async {
-            match self.net_events.as_mut() {
-                Some(rx) => rx.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         let (sockets, batch) = (
             &self.sockets,
             self.batch.get_or_insert_with(RecvBatch::default),
         );
         let packets = std::future::poll_fn(move |cx| sockets.poll_read(cx, batch));
-        let terminating = self.shutting_down;
+        let timer = &mut self.timer;
+        let deadline = std::future::poll_fn(move |cx| timer.poll_expired(cx));
+        let (signals, others) = (&mut self.sources.signals, &mut self.sources.others);
+        let watchdog = &mut self.watchdog;
+        let watched = watchdog.is_some();
         Some(tokio::select! {
             biased;
-            _ = signals.terminate.recv(), if !terminating => Event::Terminate,
-            _ = signals.interrupt.recv(), if !terminating => Event::Terminate,
-            _ = signals.hangup.recv() => Event::Reload,
+            Some(event) = signals.next() => event,
             // Ahead of the packets: a flood must not starve it into a restart.
-            _ = super::watchdog::due(&mut self.watchdog) => Event::Watchdog,
+            _ = super::watchdog::due(watchdog), if watched => Event::Watchdog,
             (socket, result) = packets => Event::Packets { socket, result },
-            _ = self.timer.expired() => Event::Deadline,
-            Some(event) = net_event => Event::Net(event),
-            Some(report) = self.reports.recv() => Event::System(report),
-            Some(request) = self.control_rx.recv() => Event::Control(request),
-            Some(update) = self.tracking.updates_rx.recv() => Event::Track(update),
+            _ = deadline => Event::Deadline,
+            Some(event) = others.next() => event,
         })
     }
 
     /// Runs until SIGTERM or SIGINT, then hands over (priority 0) and removes what it added.
     pub async fn run(mut self) -> i32 {
-        let mut signals = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(terminate), Ok(interrupt), Ok(hangup)) => Signals {
-                terminate,
-                interrupt,
-                hangup,
-            },
-            _ => {
-                tracing::error!("cannot watch SIGTERM, SIGINT and SIGHUP");
-                return 1;
-            }
-        };
+        if let Err(e) = self.sources.watch_signals() {
+            tracing::error!("cannot watch SIGTERM, SIGINT and SIGHUP: {e}");
+            return 1;
+        }
         for group in self.registry.group_ids() {
             self.start_group(group);
         }
         super::notify_ready();
         while !self.shutting_down || self.departing() {
-            let Some(event) = self.next_event(&mut signals).await else {
+            let Some(event) = self.next_event().await else {
                 break;
             };
+            // The hot steps (adverts heard, timers) take microseconds and await nothing, so their
+            // time may stand still; a reload or a control request reads the clock as it goes.
+            if matches!(event, Event::Packets { .. } | Event::Deadline) {
+                self.step_now = Some(self.clock());
+            }
             self.dispatch(event);
+            self.step_now = None;
         }
         self.finish_shutdown().await;
         0

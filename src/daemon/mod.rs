@@ -14,7 +14,8 @@
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket, whose
 //!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
 //!   spawned beside it); [`control_socket`]: binding it 0600 race-free, accepting with backoff;
-//! - [`watchdog`]: systemd's `WatchdogSec=`, fed from the loop.
+//! - [`watchdog`]: systemd's `WatchdogSec=`, fed from the loop; [`sources`]: the loop's quiet
+//!   event sources (signals, channels), polled only when they wake it.
 
 mod ah;
 mod apply;
@@ -34,6 +35,7 @@ mod release;
 mod reload;
 mod shutdown;
 mod snapshot;
+mod sources;
 mod startup;
 mod tracking;
 mod transmit;

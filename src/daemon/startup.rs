@@ -58,8 +58,14 @@ impl Daemon {
         };
         let vmac_silence = VmacSilence::new();
         let (worker, reports) = worker::spawn(netlink.clone(), nft.clone(), vmac_silence.clone());
+        let mut tracking = super::tracking::Tracking::new();
+        let track_updates = tracking
+            .updates_rx
+            .take()
+            .expect("a new Tracking has its receiver");
         let mut daemon = Daemon {
             start: Instant::now(),
+            step_now: None,
             auto_priority,
             config_source,
             last_reload: None,
@@ -68,9 +74,12 @@ impl Daemon {
             batch: Some(RecvBatch::default()),
             netlink,
             worker,
-            reports,
-            control_rx,
-            net_events,
+            sources: super::sources::QuietSources::new(
+                net_events,
+                reports,
+                control_rx,
+                track_updates,
+            ),
             errors,
             timer: DeadlineTimer::new().map_err(|e| format!("cannot create a timerfd: {e}"))?,
             sysctls: SysctlRegistry::new(),
@@ -82,7 +91,7 @@ impl Daemon {
             due_groups: Vec::new(),
             encode_buf: bytes::BytesMut::with_capacity(1500),
             hooks,
-            tracking: super::tracking::Tracking::new(),
+            tracking,
             departures: Vec::new(),
             next_ticket: 0,
             pending_reload: None,

@@ -67,7 +67,8 @@ pub struct Tracking {
     /// Tracked scripts that do not run (insecure, missing, not executable), with the reason.
     disabled: HashMap<String, String>,
     updates_tx: mpsc::Sender<TrackUpdate>,
-    pub updates_rx: mpsc::Receiver<TrackUpdate>,
+    /// Taken by the event loop's sources when the daemon starts.
+    pub updates_rx: Option<mpsc::Receiver<TrackUpdate>>,
 }
 
 impl Tracking {
@@ -78,7 +79,7 @@ impl Tracking {
             by_name: HashMap::new(),
             disabled: HashMap::new(),
             updates_tx,
-            updates_rx,
+            updates_rx: Some(updates_rx),
         }
     }
 

@@ -15,6 +15,17 @@ use super::vip_ledger;
 use crate::system::announce;
 use crate::system::socket::Family;
 
+/// The VRRP messages last encoded from an instance's template, one per destination, and the
+/// source and priority they carry. A master sends the same message every advert_int: encoding
+/// it anew each time (header fields, address list, checksum) was a tenth of a single-instance
+/// master's user-space instructions. The template is rebuilt, and this with it, when the
+/// configuration changes; a new source or priority encodes again.
+#[derive(Default)]
+pub struct EncodedAdverts {
+    key: Option<(IpAddr, u8)>,
+    messages: Vec<Result<Vec<u8>, String>>,
+}
+
 /// Encodes and sends one advert of `instance` with `priority`; returns whether it left for at
 /// least one destination, and the error, if any.
 fn send_advert(
@@ -32,19 +43,37 @@ fn send_advert(
     let mut sent = false;
     let mut error = None;
     instance.template.advert.priority = priority;
-    let ah_numbers = instance.ah.as_mut().map(|ah| ah.next_advert());
     let unicast = !instance.cfg.unicast_peers.is_empty();
+    let Some(ah) = instance.ah.as_mut() else {
+        let template = &mut instance.template;
+        if template.encoded.key != Some((src, priority)) {
+            template.encoded.messages.clear();
+            for &dst in &template.destinations {
+                buf.clear();
+                let encoded = wire::encode_into(&template.advert, template.flavour, src, dst, buf)
+                    .map(|()| buf.to_vec())
+                    .map_err(|e| format!("cannot encode advert: {e}"));
+                template.encoded.messages.push(encoded);
+            }
+            template.encoded.key = Some((src, priority));
+        }
+        for (&dst, message) in template.destinations.iter().zip(&template.encoded.messages) {
+            match message {
+                Ok(message) => match sockets.send(socket, message, src, dst) {
+                    Ok(()) => sent = true,
+                    Err(e) => error = Some(format!("sending advert to {dst}: {e}")),
+                },
+                Err(e) => error = Some(e.clone()),
+            }
+        }
+        return (sent, error);
+    };
+    // AH: every advert carries the next sequence number.
+    let numbers = ah.next_advert();
     let template = &instance.template;
     for &dst in &template.destinations {
         buf.clear();
-        let encoded = match (&instance.ah, ah_numbers) {
-            (Some(ah), Some(numbers)) => {
-                ah.encode(&template.advert, numbers, (src, dst), unicast, buf)
-            }
-            _ => wire::encode_into(&template.advert, template.flavour, src, dst, buf)
-                .map_err(|e| e.to_string()),
-        };
-        if let Err(e) = encoded {
+        if let Err(e) = ah.encode(&template.advert, numbers, (src, dst), unicast, buf) {
             error = Some(format!("cannot encode advert: {e}"));
             continue;
         }

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::task::{Context, Poll};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -109,8 +110,19 @@ impl DeadlineTimer {
 
     /// Waits until the armed deadline passes, then disarms (the next `arm` always sets again).
     pub async fn expired(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_expired(cx)).await
+    }
+
+    /// [`Self::expired`] as a poll, through the descriptor's own reader slot: the event loop
+    /// polls it at every wake-up, and a `readable()` future, made anew each time, registered
+    /// in and left a waiter list under a lock.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
             let mut expirations = [0u8; 8];
             // SAFETY: reads at most 8 bytes into a local buffer of 8 bytes.
             let result = guard.try_io(|fd| {
@@ -134,9 +146,9 @@ impl DeadlineTimer {
                     if let Some(armed) = self.armed.take() {
                         self.lateness = Instant::now().saturating_duration_since(armed);
                     }
-                    return Ok(());
+                    return Poll::Ready(Ok(()));
                 }
-                Ok(Err(e)) => return Err(e),
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
                 Err(_would_block) => continue,
             }
         }
