@@ -211,7 +211,7 @@ outage_run() {
 }
 
 # ---------------------------------------------------------------- maintenance
-holds_anywhere() { ip -n "$1" -4 -o addr show 2>/dev/null | grep -q " $VIP/"; }
+holds_anywhere() { ip -n "$1" -4 -o addr show 2>/dev/null | grep " $VIP/" >/dev/null; }
 maint_converged() { holds_anywhere "$GA" && ! holds_anywhere "$GB"; }
 
 # maint_run DAEMON maint|reload|term VMAC(0|1) RUN: the master leaves service while a client

@@ -149,11 +149,11 @@ holders() {
     local pair=("$VA" "$VB")
     [[ $vip == "$VIP_K" ]] && pair=("$KA" "$KB")
     for netns in "${pair[@]}"; do
-        ip -n "$netns" -4 -o addr show 2>/dev/null | grep -q " $vip/" && n=$((n + 1))
+        ip -n "$netns" -4 -o addr show 2>/dev/null | grep " $vip/" >/dev/null && n=$((n + 1))
     done
     echo "$n"
 }
-holder_is() { ip -n "$1" -4 -o addr show 2>/dev/null | grep -q " $2/"; }
+holder_is() { ip -n "$1" -4 -o addr show 2>/dev/null | grep " $2/" >/dev/null; }
 converged() { holder_is "$VA" "$VIP_V" && holder_is "$KA" "$VIP_K" && [[ $(holders $VIP_V) -eq 1 && $(holders $VIP_K) -eq 1 ]]; }
 
 # transitions DAEMON: MASTER transitions so far over the pair (vipd: every run's log, since a

@@ -140,6 +140,7 @@ wait_cond() {
     for ((i = 0; i < tenths; i++)); do "$@" && return 0; sleep 0.1; done
     return 1
 }
-holds() { ip -n "$1" -4 -o addr show dev eth0 2>/dev/null | grep -q " $2/"; }
+# grep -q would stop reading early: under pipefail ip's SIGPIPE then reads as "not held".
+holds() { ip -n "$1" -4 -o addr show dev eth0 2>/dev/null | grep " $2/" >/dev/null; }
 alive() { kill -0 "$1" 2>/dev/null; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }

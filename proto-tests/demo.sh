@@ -164,7 +164,7 @@ EOF
     DAEMON_PIDS+=($!)
 }
 
-holds_vip() { ip -n "$(ns "$1")" -br addr show dev eth0 2>/dev/null | grep -qw "$VIP/24"; }
+holds_vip() { ip -n "$(ns "$1")" -br addr show dev eth0 2>/dev/null | grep -w "$VIP/24" >/dev/null; }
 
 # Waits up to $1 tenths of a second for the command after it to succeed.
 wait_tenths() {
