@@ -92,6 +92,8 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
 /// `vipd run` reading the file with `options` (format, keepalived's config id): applies nothing
 /// unless the whole configuration is valid.
 pub fn run_with(config_path: &Path, runtime_dir: &Path, options: vipd_config::ReadOptions) -> i32 {
+    // First: it only holds for threads started after it.
+    let one_arena = crate::system::memory::share_one_malloc_arena();
     let source = ConfigSource {
         path: config_path.to_owned(),
         options,
@@ -103,6 +105,9 @@ pub fn run_with(config_path: &Path, runtime_dir: &Path, options: vipd_config::Re
         )
         .with_writer(std::io::stderr)
         .init();
+    if !one_arena {
+        tracing::debug!("malloc arenas: the C library's default (one per thread)");
+    }
     let loaded = match source.load() {
         Ok(loaded) => loaded,
         Err(e) => {
