@@ -98,13 +98,7 @@ pub fn run_with(config_path: &Path, runtime_dir: &Path, options: vipd_config::Re
         path: config_path.to_owned(),
         options,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VIPD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    crate::observe::logging::init_from_env();
     if !one_arena {
         tracing::debug!("malloc arenas: the C library's default (one per thread)");
     }
