@@ -3,7 +3,7 @@
 //! empty or not of that form.
 //!
 //! `Targets` rather than `EnvFilter`: the span and field-value filters EnvFilter adds bring the
-//! regex engine (260 KB of code in the `dist` binary, whose mapped pages count in RSS); vipd's
+//! regex engine (400 KB of code in the `dist` binary, whose mapped pages count in RSS); vipd's
 //! logs are selected by level and module only.
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
