@@ -11,7 +11,11 @@
 #                       SIGTERM); a fixed count of probes at 2 ms, so lost probes are exact.
 #   footprint           RSS (and PSS) summed over every process of the daemon (keepalived: parent +
 #                       VRRP child) and CPU time (utime+stime) over a window, 1 and 100 instances,
-#                       both routers running, on the master and on the backup.
+#                       both routers running, on the master and on the backup. Both daemons run
+#                       one check, a vrrp_script running /bin/true every 1 s that every instance
+#                       tracks, and vipd keeps its metrics listener on (its default) and is
+#                       scraped (GET /metrics) N times before the window (--footprint-scrapes N,
+#                       default 10); --footprint-check none leaves the check out.
 #   scale               the largest instance count at advert_int 0.01 that runs a window with no
 #                       spurious MASTER transition after convergence (ladder stops at a failure).
 #
@@ -23,7 +27,8 @@
 #   bash proto-tests/bench.sh --quick    # 3 runs, 5 s footprint, scale 50 and 255 for 10 s
 #
 # Options: --scale-rt PRIO (scale runs with both daemons under chrt -f PRIO), --scale-busy N (N busy
-# loops, e.g. one per core, run through each scale window), --runs N, --footprint-secs S, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
+# loops, e.g. one per core, run through each scale window), --runs N, --footprint-secs S,
+# --footprint-check script|none, --footprint-scrapes N, --scale "25 50 …", --scale-secs S, --vipd PATH (use this
 # binary, no build), --only LIST (comma list of failover,handover,maintenance,footprint,scale), --keep (keep
 # the work dir with configs and logs), --out FILE (also write the table there).
 # Diagnostic knobs (environment): BENCH_QUIET_VIPD_LOG (vipd's log level in the footprint and scale
@@ -33,6 +38,15 @@ cd "$(dirname "$0")/.."
 
 RUNS=5
 FOOTPRINT_SECS=10
+# The footprint's check: the same vrrp_script for both daemons (issue 15: RSS "with metrics and
+# checks enabled"). The check's process is counted while it runs, as for any daemon's child.
+FOOTPRINT_CHECK=script
+FOOTPRINT_SCRIPT=/bin/true
+# GETs of vipd's /metrics on each router before the window (keepalived has no such endpoint): a
+# scrape starts the page renderer's thread and leaves what its allocations keep resident. Done
+# before the window, so that no curl is counted as one of the namespace's processes and the CPU
+# window has no scrape in it.
+FOOTPRINT_SCRAPES=10
 SCALE_STEPS="25 50 100 200 255"
 SCALE_SECS=30
 SCALE_SETTLE_SECS=2
@@ -55,6 +69,8 @@ while [[ $# -gt 0 ]]; do
         --quick) MODE=quick RUNS=3 FOOTPRINT_SECS=5 SCALE_STEPS="50 255" SCALE_SECS=10 ;;
         --runs) RUNS=$2; shift ;;
         --footprint-secs) FOOTPRINT_SECS=$2; shift ;;
+        --footprint-check) FOOTPRINT_CHECK=$2; shift ;;
+        --footprint-scrapes) FOOTPRINT_SCRAPES=$2; shift ;;
         --scale) SCALE_STEPS=$2; shift ;;
         --scale-secs) SCALE_SECS=$2; shift ;;
         --vipd) VIPD=$2; shift ;;
@@ -63,12 +79,14 @@ while [[ $# -gt 0 ]]; do
         --scale-rt) SCALE_RT=$2; shift ;;
         --scale-busy) SCALE_BUSY=$2; shift ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
 done
-require_root_and ip ping awk python3 keepalived timeout
+require_root_and ip ping awk python3 keepalived timeout curl
+[[ $FOOTPRINT_CHECK == script || $FOOTPRINT_CHECK == none ]] ||
+    die "--footprint-check takes script or none, not $FOOTPRINT_CHECK"
 wants() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 bench_init vbn vipd-bench
@@ -100,6 +118,8 @@ vip_of() {
 
 # write_conf DAEMON FILE ROUTER_ID PRIORITY ADVERT COUNT: COUNT = 0 means the single failover
 # instance (VRID 51, VIP 192.0.2.100/24); otherwise VRIDs 1..COUNT with one /32 VIP each.
+# BENCH_CHECK=1: one vrrp_script chk_fp running $FOOTPRINT_SCRIPT every 1 s, tracked by every
+# instance (weight 0: an instance would go to Fault if it failed).
 write_conf() {
     local daemon=$1 file=$2 rid=$3 prio=$4 advert=$5 count=$6 i vrid addr
     # BENCH_GLOBAL_DEFS="key value;key value" adds global_defs to both daemons (a diagnostic knob).
@@ -108,22 +128,28 @@ write_conf() {
     if [[ $daemon == vipd ]]; then
         printf 'global_defs:\n  router_id: %s\n  vrrp_version: 3\n' "$rid" >"$file"
         for kv in "${extra[@]}"; do [[ -n $kv ]] && printf '  %s: %s\n' "${kv%% *}" "${kv#* }" >>"$file"; done
+        [[ ${BENCH_CHECK:-0} -eq 1 ]] &&
+            printf 'vrrp_script:\n  chk_fp: {script: "%s", interval: 1, weight: 0}\n' "$FOOTPRINT_SCRIPT" >>"$file"
         printf 'vrrp_instance:\n' >>"$file"
     else
         printf 'global_defs {\n  router_id %s\n  vrrp_version 3\n' "$rid" >"$file"
         for kv in "${extra[@]}"; do [[ -n $kv ]] && printf '  %s\n' "$kv" >>"$file"; done
         printf '}\n' >>"$file"
+        [[ ${BENCH_CHECK:-0} -eq 1 ]] &&
+            printf 'vrrp_script chk_fp {\n  script "%s"\n  interval 1\n  weight 0\n}\n' "$FOOTPRINT_SCRIPT" >>"$file"
     fi
     # BENCH_VMAC=1: use_vmac on every instance (the maintenance runs).
     local vmac_yaml="" vmac_conf=""
     [[ ${BENCH_VMAC:-0} -eq 1 ]] && vmac_yaml="use_vmac: true, " vmac_conf="  use_vmac\n"
+    local track_yaml="" track_conf=""
+    [[ ${BENCH_CHECK:-0} -eq 1 ]] && track_yaml="track_script: [chk_fp], " track_conf="  track_script {\n    chk_fp\n  }\n"
     for ((i = 1; i <= (count == 0 ? 1 : count); i++)); do
         if [[ $count -eq 0 ]]; then vrid=51 addr=$VIP/24; else vrid=$i addr=$(vip_of "$i")/32; fi
         if [[ $daemon == vipd ]]; then
-            printf '  VI_%s: {interface: eth0, virtual_router_id: %s, priority: %s, advert_int: %s, %svirtual_ipaddress: [%s]}\n' \
-                "$vrid" "$vrid" "$prio" "$advert" "$vmac_yaml" "$addr" >>"$file"
+            printf '  VI_%s: {interface: eth0, virtual_router_id: %s, priority: %s, advert_int: %s, %s%svirtual_ipaddress: [%s]}\n' \
+                "$vrid" "$vrid" "$prio" "$advert" "$vmac_yaml" "$track_yaml" "$addr" >>"$file"
         else
-            printf "vrrp_instance VI_%s {\n  state BACKUP\n  interface eth0\n  virtual_router_id %s\n  priority %s\n  advert_int %s\n${vmac_conf}  virtual_ipaddress {\n    %s\n  }\n}\n" \
+            printf "vrrp_instance VI_%s {\n  state BACKUP\n  interface eth0\n  virtual_router_id %s\n  priority %s\n  advert_int %s\n${vmac_conf}${track_conf}  virtual_ipaddress {\n    %s\n  }\n}\n" \
                 "$vrid" "$vrid" "$prio" "$advert" "$addr" >>"$file"
         fi
     done
@@ -305,11 +331,26 @@ measure_window() {
     RSS_A=${a1[1]} RSS_B=${b1[1]} PSS_A=${a1[2]} PSS_B=${b1[2]} NPROC_A=${a1[3]} NPROC_B=${b1[3]}
 }
 
+# scrape_metrics NETNS TAG: FOOTPRINT_SCRAPES GETs of vipd's /metrics (its default listener), 0.5 s
+# apart; status and body size go to TAG.scrapes. Ten, not one: glibc serves the first large
+# bodies with mmap and then raises its mmap threshold, so what scrapes leave resident shows after
+# a few.
+scrape_metrics() {
+    local netns=$1 tag=$2 i
+    for ((i = 0; i < FOOTPRINT_SCRAPES; i++)); do
+        ((i == 0)) || sleep 0.5
+        ip netns exec "$netns" curl -s -o /dev/null -m 5 -w '%{http_code} %{size_download}\n' \
+            http://127.0.0.1:9165/metrics >>"$WORK/$tag.scrapes" 2>&1 || echo "failed" >>"$WORK/$tag.scrapes"
+    done
+    grep -q '^200 ' "$WORK/$tag.scrapes" 2>/dev/null || log "  $tag: no /metrics scrape succeeded (see $WORK/$tag.scrapes)"
+}
+
 footprint_run() {
-    local daemon=$1 count=$2 tag="$1-fp-$2"
+    local daemon=$1 count=$2 tag="$1-fp-$2" check=0
+    [[ $FOOTPRINT_CHECK == script ]] && check=1
     lab_up
-    write_conf "$daemon" "$WORK/$tag-a.conf" gw-a $MASTER_PRIORITY $ADVERT "$count"
-    write_conf "$daemon" "$WORK/$tag-b.conf" gw-b $BACKUP_PRIORITY $ADVERT "$count"
+    BENCH_CHECK=$check write_conf "$daemon" "$WORK/$tag-a.conf" gw-a $MASTER_PRIORITY $ADVERT "$count"
+    BENCH_CHECK=$check write_conf "$daemon" "$WORK/$tag-b.conf" gw-b $BACKUP_PRIORITY $ADVERT "$count"
     start_daemon "$daemon" "$GA" "$tag-a" 1
     start_daemon "$daemon" "$GB" "$tag-b" 1
     if ! wait_cond 300 converged "$count"; then
@@ -319,6 +360,7 @@ footprint_run() {
         return
     fi
     sleep 2
+    if [[ $daemon == vipd ]]; then scrape_metrics "$GA" "$tag-a"; scrape_metrics "$GB" "$tag-b"; fi
     measure_window "$FOOTPRINT_SECS"
     log "  $daemon $count instance(s): master CPU $CPU_A% (schedstat $RUN_A%) RSS $RSS_A KiB PSS $PSS_A KiB ($NPROC_A procs); backup CPU $CPU_B% (schedstat $RUN_B%) RSS $RSS_B KiB PSS $PSS_B KiB ($NPROC_B procs)"
     record "cpu_master_$count" "$daemon" "$CPU_A"; record "cpu_backup_$count" "$daemon" "$CPU_B"
@@ -438,8 +480,12 @@ if wants maintenance; then
         done
     done
 fi
+FOOTPRINT_METRICS="vipd's metrics listener on (default), scraped $FOOTPRINT_SCRAPES times before the window; keepalived has none"
+FOOTPRINT_SETUP="no check; $FOOTPRINT_METRICS"
+[[ $FOOTPRINT_CHECK == script ]] &&
+    FOOTPRINT_SETUP="one vrrp_script ($FOOTPRINT_SCRIPT every 1 s, weight 0) tracked by every instance, for both; $FOOTPRINT_METRICS"
 if wants footprint; then
-    log "== footprint over ${FOOTPRINT_SECS}s (VIPD_LOG=warn; keepalived without --log-detail)"
+    log "== footprint over ${FOOTPRINT_SECS}s (VIPD_LOG=warn; keepalived without --log-detail; $FOOTPRINT_SETUP)"
     for count in 1 100; do
         for daemon in vipd keepalived; do footprint_run "$daemon" "$count"; done
     done
@@ -482,6 +528,8 @@ print("vipd:       $VIPD (git $REV)")
 print("keepalived: $(keepalived --version 2>&1 | head -n1)")
 print("scale runs: ladders interleaved (vipd, keepalived at each count), each stops at its first failure; daemons $SCALE_POLICY")
 print("logging: outage runs vipd VIPD_LOG=${VIPD_LOG:-info}, keepalived --log-detail; footprint/scale vipd VIPD_LOG=${BENCH_QUIET_VIPD_LOG:-warn}, keepalived without --log-detail")
+if "footprint" in "$ONLY".split(","):
+    print("footprint:  $FOOTPRINT_SETUP")
 print("advert_int $ADVERT, priorities $MASTER_PRIORITY/$BACKUP_PRIORITY; Master_Down_Interval %.1f ms" % (3 * 100 + (256 - $BACKUP_PRIORITY) * 100 / 256))
 print()
 

@@ -94,17 +94,16 @@ pub fn run(config_path: &Path, runtime_dir: &Path) -> i32 {
 /// `vipd run` reading the file with `options` (format, keepalived's config id): applies nothing
 /// unless the whole configuration is valid.
 pub fn run_with(config_path: &Path, runtime_dir: &Path, options: vipd_config::ReadOptions) -> i32 {
+    // First: it only holds for threads started after it.
+    let one_arena = crate::system::memory::share_one_malloc_arena();
     let source = ConfigSource {
         path: config_path.to_owned(),
         options,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VIPD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    crate::observe::logging::init_from_env();
+    if !one_arena {
+        tracing::debug!("malloc arenas: the C library's default (one per thread)");
+    }
     let loaded = match source.load() {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -6,6 +6,7 @@ pub mod announce;
 pub mod error;
 pub mod exec;
 pub mod ifaddrs;
+pub mod memory;
 pub mod netlink;
 pub mod nft;
 pub mod realtime;
