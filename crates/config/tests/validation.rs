@@ -525,6 +525,22 @@ fn vmac_with_unicast_needs_xmit_base() {
 }
 
 #[test]
+fn state_master_without_priority_says_what_keepalived_would_do() {
+    let w = warnings(&instance_with("    state: MASTER\n"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("vipd.yaml:6:5: vrrp_instance.VI_gw.state: state MASTER without a priority: vipd's YAML uses priority 100")
+            && w[0].contains("address owner (priority 255)"),
+        "{w:?}"
+    );
+    let loaded =
+        vipd_config::parse_str(&instance_with("    state: MASTER\n"), "vipd.yaml").unwrap();
+    assert_eq!(loaded.config.instances[0].priority, 100);
+    assert!(warnings(&instance_with("    state: MASTER\n    priority: 100\n")).is_empty());
+    assert!(warnings(&instance_with("    state: BACKUP\n")).is_empty());
+}
+
+#[test]
 fn global_defs_errors() {
     let base = instance_with("");
     for (line, text) in [

@@ -240,6 +240,17 @@ fn preemption(cx: &mut Cx, raw: &RawInstance) -> (InitialState, bool) {
     let preempt = !raw.nopreempt.as_ref().is_some_and(|n| n.value)
         && raw.preempt.as_ref().is_none_or(|p| p.value);
     let state = raw.state.as_ref().map_or(InitialState::Backup, |s| s.value);
+    if let (Some(s), None) = (&raw.state, &raw.priority) {
+        if s.value == InitialState::Master {
+            // keepalived.conf's front end writes the priority it derives (255), so this speaks
+            // only to YAML written by hand after a keepalived.conf.
+            cx.warn(
+                s.pos,
+                &s.path,
+                "state MASTER without a priority: vipd's YAML uses priority 100, where keepalived would make this instance the address owner (priority 255); write `priority:` to say which",
+            );
+        }
+    }
     if state == InitialState::Master && !preempt {
         if let Some(n) = &raw.nopreempt {
             cx.warn(
