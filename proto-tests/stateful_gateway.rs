@@ -118,6 +118,9 @@ fn run(test: &str, failure: Failure, sync: Option<bool>) -> Run {
 /// or two gives a multi-second gap, which is still a connection that survived.
 const MAX_GAP: f64 = 8.0;
 
+/// A longest pause below this is the stream's own jitter on a loaded machine, not an outage.
+const NO_OUTAGE: f64 = 0.2;
+
 /// The connection went on: no reset, a bounded gap, bytes flowing again until the end.
 fn assert_survived(run: &Run) {
     let r = &run.report;
@@ -131,8 +134,13 @@ fn assert_survived(run: &Run) {
         "the stream stopped too long: {r:?}"
     );
     assert!(r.silent_at_end < 1.0, "the stream did not resume: {r:?}");
+    // After a real outage, a good amount must come after it (not a trickle at the very end).
+    // A takeover shorter than the stream's own jitter leaves no outage: the longest gap is then
+    // some late 20 ms pause (seen in CI: 0.02 s at +17.5 s, 83 KB after it), and there is
+    // nothing to resume from; every byte sent arriving says the same.
+    let no_outage = r.longest_gap < NO_OUTAGE && r.received == r.sent;
     assert!(
-        r.bytes_after_gap >= 100_000,
+        no_outage || r.bytes_after_gap >= 100_000,
         "too little after the gap: {r:?}"
     );
     assert!(
