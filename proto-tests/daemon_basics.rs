@@ -73,10 +73,7 @@ fn daemon_equal_priority_higher_primary_address_wins() {
 #[test]
 fn daemon_preemption_by_later_higher_priority_router() {
     let lab = Lab::new("daemon_preemption");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let vipd_b = b.start_vipd(&v3_config(53, 100, VIP, ""));
     wait_state(&vipd_b, "gw-b alone", "MASTER", Duration::from_secs(5));
     assert!(b.has_addr("eth0", vip_addr(VIP)), "gw-b alone holds no VIP");
@@ -100,10 +97,7 @@ fn daemon_preemption_by_later_higher_priority_router() {
 #[test]
 fn daemon_nopreempt_keeps_lower_priority_incumbent() {
     let lab = Lab::new("daemon_nopreempt");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let extra = "state: BACKUP, nopreempt: true, ";
     let vipd_b = b.start_vipd(&v3_config(54, 100, VIP, extra));
     wait_state(&vipd_b, "gw-b alone", "MASTER", Duration::from_secs(5));

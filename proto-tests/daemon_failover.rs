@@ -99,10 +99,7 @@ fn daemon_link_cut_fails_over_and_client_pings_resume() {
 #[test]
 fn daemon_sigterm_hands_over_through_priority_zero() {
     let lab = Lab::new("daemon_sigterm");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let (mut vipd_a, vipd_b) = start_elected(
         &a,
         &v3_config(62, 150, VIP, ""),
@@ -162,10 +159,7 @@ fn daemon_sigterm_hands_over_through_priority_zero() {
 #[test]
 fn daemon_sigkill_restart_removes_stale_vip_and_recovers() {
     let lab = Lab::new("daemon_sigkill_restart");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     // preempt_delay keeps the restarted gw-a BACKUP for a second: long enough to see whether it
     // still carries the VIP its killed predecessor left behind.
     let config_a = v3_config(63, 150, VIP, "preempt_delay: 1, ");

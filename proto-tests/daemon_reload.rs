@@ -82,10 +82,7 @@ fn assert_stays(vipd: &VipdProc, who: &str, instance: &str, state: &str) {
 #[test]
 fn daemon_reload_invalid_config_on_sighup_changes_nothing() {
     let lab = Lab::new("daemon_reload_invalid");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let config_a = v3_config(81, 150, VIP, "");
     let (mut vipd_a, vipd_b) = start_elected(&a, &config_a, &b, &v3_config(81, 100, VIP, ""));
     assert_sole_master(&pair(&a, &vipd_a, &b, &vipd_b), 0, VIP);
@@ -164,10 +161,7 @@ fn daemon_reload_invalid_config_on_sighup_changes_nothing() {
 #[test]
 fn daemon_reload_adding_a_vip_to_the_master_needs_no_transition() {
     let lab = Lab::new("daemon_reload_add_vip");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let (vipd_a, vipd_b) = start_elected(
         &a,
         &config_of(&[instance_line(INSTANCE, 82, 150, "0.1", &[VIP])]),
@@ -213,10 +207,7 @@ fn daemon_reload_adding_a_vip_to_the_master_needs_no_transition() {
 #[test]
 fn daemon_reload_removing_an_instance_hands_over_through_priority_zero() {
     let lab = Lab::new("daemon_reload_remove");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     // VI_2 has 1 s adverts: without the priority-0 advert gw-b would wait ~3.6 s to take over.
     let keep = instance_line(INSTANCE, 83, 150, "0.1", &[VIP]);
     let (vipd_a, vipd_b) = start_elected(
@@ -301,10 +292,7 @@ fn daemon_reload_adding_an_instance_starts_it() {
 #[test]
 fn daemon_reload_raising_the_backup_priority_lets_it_preempt() {
     let lab = Lab::new("daemon_reload_preempt");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let (vipd_a, vipd_b) = start_elected(
         &a,
         &v3_config(87, 150, VIP, ""),
@@ -400,10 +388,7 @@ fn tracker_names(vipd: &VipdProc) -> Vec<String> {
 #[test]
 fn daemon_reload_adds_and_removes_a_tracked_script_without_a_restart() {
     let lab = Lab::new("daemon_reload_track");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let healthy = tracked_config(91, 200, &[("chk_ok", "true", -100)]);
     let (vipd_a, vipd_b) = start_elected(&a, &healthy, &b, &v3_config(91, 150, VIP, ""));
     let routers = pair(&a, &vipd_a, &b, &vipd_b);

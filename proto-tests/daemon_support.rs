@@ -23,6 +23,15 @@ pub struct Router<'a> {
 }
 
 /// Starts vipd on gw-a and gw-b and waits until gw-a is MASTER and gw-b BACKUP.
+/// Two gateways on the lab's switch: gw-a at 192.0.2.1/24, gw-b at 192.0.2.2/24.
+pub fn two_gateways(lab: &Lab) -> (Node, Node) {
+    let a = lab.add_node("gw-a");
+    let b = lab.add_node("gw-b");
+    a.add_addr("192.0.2.1/24");
+    b.add_addr("192.0.2.2/24");
+    (a, b)
+}
+
 pub fn start_elected(a: &Node, config_a: &str, b: &Node, config_b: &str) -> (VipdProc, VipdProc) {
     let vipd_a = a.start_vipd(config_a);
     let vipd_b = b.start_vipd(config_b);

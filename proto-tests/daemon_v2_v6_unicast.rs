@@ -157,10 +157,7 @@ fn unicast_config(priority: u8, src: &str, peer: &str) -> String {
 #[test]
 fn daemon_unicast_peers_elect_fail_over_and_send_no_multicast() {
     let lab = Lab::new("daemon_unicast");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     // On gw-b, whose cable stays in: it sees all it sends and receives, and every flooded
     // multicast frame of gw-a.
     let multicast = start_immediate_capture(&lab, &b, "eth0", "dst host 224.0.0.18", 100);

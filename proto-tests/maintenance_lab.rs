@@ -68,11 +68,8 @@ fn assert_probed_throughout(report: &PingReport) {
 }
 
 fn three_nodes(lab: &Lab) -> (Node, Node, Node) {
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
+    let (a, b) = two_gateways(lab);
     let client = lab.add_node("client");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
     client.add_addr("192.0.2.10/24");
     (a, b, client)
 }

@@ -71,10 +71,7 @@ fn chromium(node: &Node, lab: &Lab, extra: &[&str]) -> std::process::Output {
 #[test]
 fn metrics_http_pages_in_curl_and_chromium() {
     let lab = Lab::new("metrics_http_pages");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let (vipd_a, vipd_b) = start_elected(
         &a,
         &config_two(", metrics_listen: \"127.0.0.1:9165\"", 150, 100),
@@ -192,10 +189,7 @@ fn metrics_http_pages_in_curl_and_chromium() {
 #[test]
 fn metrics_http_taken_port_is_reported_and_retried_while_vrrp_runs() {
     let lab = Lab::new("metrics_http_taken_port");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let mut squatter = a.spawn_labelled(
         "squatter",
         &[

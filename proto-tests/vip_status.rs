@@ -29,10 +29,7 @@ fn status_text(node: &Node, runtime_dir: &Path) -> String {
 #[test]
 fn vip_status_held_present_acquired_and_the_peer_master() {
     let lab = Lab::new("vip_status_fields");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let (vipd_a, vipd_b) = start_elected(
         &a,
         &v3_config(61, 150, VIP, ""),
