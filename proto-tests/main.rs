@@ -5,6 +5,7 @@ mod daemon_failover;
 mod daemon_notify;
 mod daemon_reload;
 mod daemon_support;
+mod daemon_threads;
 mod daemon_v2_v6_unicast;
 mod daemon_watchdog;
 mod dns_recipe;

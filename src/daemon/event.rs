@@ -1,18 +1,11 @@
-//! Everything the event loop reacts to, one variant per source.
+//! What reaches the event loop through its mailbox, one variant per quiet source (the sockets and
+//! the deadline timer are read by the loop itself).
 
 use super::control::ControlRequest;
-use super::receive::SocketId;
 use super::worker::Report;
 use crate::system::netlink::NetEvent;
 
 pub enum Event {
-    /// A batch of datagrams (or an error) was read from a VRRP socket into the daemon's batch.
-    Packets {
-        socket: SocketId,
-        result: std::io::Result<usize>,
-    },
-    /// The earliest deadline (a router timer, an announcement, a departure wait) has passed.
-    Deadline,
     /// A link, address, route or rule changed.
     Net(NetEvent),
     /// The system worker answered a request.
@@ -25,6 +18,4 @@ pub enum Event {
     Reload,
     /// SIGTERM or SIGINT.
     Terminate,
-    /// systemd's watchdog is due to be fed.
-    Watchdog,
 }

@@ -1,10 +1,12 @@
-//! The event loop: one task owns every router. Each source (sockets, the deadline timer, netlink
-//! events, worker reports, control requests, signals) becomes one [`Event`], dispatched to the
-//! file of its concern; nothing is awaited inside a step.
+//! The event loop: one thread owns every router and waits on its own epoll set (the VRRP
+//! sockets and the mailbox, `system::readiness`), with the earliest deadline as the wait's
+//! timeout, so an advert costs a wait and a read or a send, without a pass through tokio. The
+//! quiet sources (netlink events, worker reports, control requests, tracker updates, signals)
+//! stay tokio streams on the runtime's thread and arrive through the mailbox as [`Event`]s; each
+//! is dispatched to the file of its concern. Nothing is awaited inside a step.
 
+use std::sync::Arc;
 use std::time::Duration;
-
-use futures::StreamExt;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -14,7 +16,8 @@ use vipd_router::{MemberAction, Micros};
 
 use super::control::ControlRequest;
 use super::event::Event;
-use super::receive::SocketTable;
+use super::mailbox::Mailbox;
+use super::receive::{SocketId, SocketTable};
 use super::registry::Registry;
 use super::release::{Departure, Purpose};
 use super::reload::PendingReload;
@@ -24,10 +27,10 @@ use crate::hooks::Hooks;
 use crate::observe::status::ReloadReport;
 use crate::system::netlink::Netlink;
 use crate::system::nft::NftTable;
+use crate::system::readiness::{Readiness, ReadyTokens};
 use crate::system::realtime::AutoPriority;
 use crate::system::socket::RecvBatch;
 use crate::system::sysctl::SysctlRegistry;
-use crate::system::timer::DeadlineTimer;
 
 pub struct Daemon {
     pub(super) start: Instant,
@@ -46,11 +49,15 @@ pub struct Daemon {
     pub(super) batch: Option<RecvBatch>,
     pub(super) netlink: Netlink,
     pub(super) worker: mpsc::UnboundedSender<Request>,
-    /// Signals, netlink events, worker reports, control requests and tracker updates.
-    pub(super) sources: QuietSources,
+    /// Signals, netlink events, worker reports, control requests and tracker updates, until
+    /// [`Daemon::run`] hands them to the mailbox's forwarder.
+    pub(super) sources: Option<QuietSources>,
+    /// What the loop waits on: the sockets, the timer, the mailbox.
+    pub(super) readiness: Arc<Readiness>,
     /// System errors not tied to one instance.
     pub(super) errors: Vec<String>,
-    pub(super) timer: DeadlineTimer,
+    /// How late the last deadline was acted on: from the deadline to the wait's return.
+    pub(super) timer_lateness: Duration,
     /// `max_auto_priority`: steps to realtime when the timer wakes the loop late.
     pub(super) auto_priority: AutoPriority,
     pub(super) sysctls: SysctlRegistry,
@@ -88,10 +95,6 @@ impl Daemon {
         Micros(self.start.elapsed().as_micros() as u64)
     }
 
-    fn instant(&self, at: Micros) -> Instant {
-        self.start + Duration::from_micros(at.0)
-    }
-
     fn next_wakeup(&self) -> Option<Micros> {
         let routers = self
             .registry
@@ -106,7 +109,7 @@ impl Daemon {
     }
 
     fn on_timers(&mut self) {
-        self.auto_priority.on_wake_up(self.timer.lateness());
+        self.auto_priority.on_wake_up(self.timer_lateness);
         let now = self.now();
         let mut due = std::mem::take(&mut self.due_groups);
         due.clear();
@@ -156,8 +159,6 @@ impl Daemon {
 
     fn dispatch(&mut self, event: Event) {
         match event {
-            Event::Packets { socket, result } => self.on_read(socket, result),
-            Event::Deadline => self.on_timers(),
             Event::Net(event) => self.on_net_event(event),
             Event::System(report) => self.on_report(report),
             Event::Control(ControlRequest::Status(reply)) => {
@@ -176,66 +177,131 @@ impl Daemon {
             // A second SIGTERM or SIGINT changes nothing: the departure already runs.
             Event::Terminate if self.shutting_down => {}
             Event::Terminate => self.begin_shutdown(),
-            Event::Watchdog => {
-                if let Some(watchdog) = self.watchdog.as_mut() {
-                    watchdog.feed();
+        }
+    }
+
+    /// Whether the loop goes on: until shut down and every departure has finished.
+    fn running(&self) -> bool {
+        !self.shutting_down || self.departing()
+    }
+
+    /// A hot step (adverts heard, timers): it takes microseconds and awaits nothing, so its
+    /// time may stand still; a reload or a control request reads the clock as it goes.
+    fn timed_step(&mut self, step: impl FnOnce(&mut Daemon)) {
+        self.step_now = Some(self.clock());
+        step(self);
+        self.step_now = None;
+    }
+
+    /// One wake-up: waits until a socket or the mailbox is readable or the earliest deadline
+    /// (or the watchdog's feed) is due, then handles each once, the mailbox first (it carries
+    /// the signals; a flood of adverts must not delay a SIGTERM), the deadlines last. False when
+    /// the loop must stop.
+    fn wake_up(&mut self, mailbox: &Mailbox, ready: &mut ReadyTokens) -> bool {
+        let deadline = self.next_wakeup();
+        let now = self.clock();
+        let mut timeout = deadline.map(|at| Duration::from_micros(at.0.saturating_sub(now.0)));
+        if let Some(watchdog) = &self.watchdog {
+            let due = watchdog.until_due();
+            timeout = Some(timeout.map_or(due, |t| t.min(due)));
+        }
+        if let Err(e) = self.readiness.wait(ready, timeout) {
+            tracing::error!("waiting for events: {e}");
+            return false;
+        }
+        // Ahead of the packets: a flood must not starve it into a restart.
+        if let Some(watchdog) = self.watchdog.as_mut() {
+            watchdog.feed_if_due();
+        }
+        if (0..ready.len()).any(|i| ready.token(i) == MAILBOX_TOKEN) {
+            mailbox.answer();
+            while let Some(event) = mailbox.next() {
+                self.dispatch(event);
+                if !self.running() {
+                    return false;
                 }
+            }
+        }
+        for i in 0..ready.len() {
+            let token = ready.token(i);
+            if token == MAILBOX_TOKEN {
+                continue;
+            }
+            self.timed_step(|d| d.read_socket(SocketId::from_token(token)));
+            if !self.running() {
+                return false;
+            }
+        }
+        if let Some(deadline) = deadline {
+            let now = self.clock();
+            if now >= deadline {
+                self.timer_lateness = Duration::from_micros(now.0 - deadline.0);
+                self.step_now = Some(now);
+                self.on_timers();
+                self.step_now = None;
+            }
+        }
+        self.running()
+    }
+
+    /// Runs until SIGTERM or SIGINT, then hands over (priority 0) and removes what it added.
+    /// The loop runs on a thread of its own (tokio's blocking pool); this task's runtime keeps
+    /// running the quiet sources, the workers, the control socket and the HTTP listener.
+    pub async fn run(mut self) -> i32 {
+        let Some(mut sources) = self.sources.take() else {
+            tracing::error!("the event sources were already taken");
+            return 1;
+        };
+        if let Err(e) = sources.watch_signals() {
+            tracing::error!("cannot watch SIGTERM, SIGINT and SIGHUP: {e}");
+            return 1;
+        }
+        let (postman, mailbox) = match super::mailbox::mailbox() {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::error!("cannot create the event loop's eventfd: {e}");
+                return 1;
+            }
+        };
+        if let Err(e) = self.readiness.watch(mailbox.fd(), MAILBOX_TOKEN) {
+            tracing::error!("cannot watch the event loop's eventfd: {e}");
+            return 1;
+        }
+        let forwarder = tokio::spawn(super::mailbox::forward(sources, postman));
+        let runtime = tokio::runtime::Handle::current();
+        let looped = tokio::task::spawn_blocking(move || self.run_loop(&mailbox, &runtime)).await;
+        forwarder.abort();
+        match looped {
+            Ok(code) => code,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                tracing::error!("the event loop's thread: {e}");
+                1
             }
         }
     }
 
-    /// Waits for the next event. The hot sources (the sockets, the deadline timer) are polled
-    /// here at every wake-up; the quiet ones only when one of them woke the loop.
-    async fn next_event(&mut self) -> Option<Event> {
-        let wake = self.next_wakeup().map(|m| self.instant(m));
-        if let Err(e) = self.timer.arm(wake) {
-            tracing::error!("cannot arm the deadline timer: {e}");
-            return None;
-        }
-        let (sockets, batch) = (
-            &self.sockets,
-            self.batch.get_or_insert_with(RecvBatch::default),
-        );
-        let packets = std::future::poll_fn(move |cx| sockets.poll_read(cx, batch));
-        let timer = &mut self.timer;
-        let deadline = std::future::poll_fn(move |cx| timer.poll_expired(cx));
-        let (signals, others) = (&mut self.sources.signals, &mut self.sources.others);
-        let watchdog = &mut self.watchdog;
-        let watched = watchdog.is_some();
-        Some(tokio::select! {
-            biased;
-            Some(event) = signals.next() => event,
-            // Ahead of the packets: a flood must not starve it into a restart.
-            _ = super::watchdog::due(watchdog), if watched => Event::Watchdog,
-            (socket, result) = packets => Event::Packets { socket, result },
-            _ = deadline => Event::Deadline,
-            Some(event) = others.next() => event,
-        })
-    }
-
-    /// Runs until SIGTERM or SIGINT, then hands over (priority 0) and removes what it added.
-    pub async fn run(mut self) -> i32 {
-        if let Err(e) = self.sources.watch_signals() {
-            tracing::error!("cannot watch SIGTERM, SIGINT and SIGHUP: {e}");
-            return 1;
-        }
+    fn run_loop(mut self, mailbox: &Mailbox, runtime: &tokio::runtime::Handle) -> i32 {
+        name_this_thread(c"vipd-loop");
+        self.auto_priority.enter_loop_thread();
         for group in self.registry.group_ids() {
             self.start_group(group);
         }
         super::notify_ready();
-        while !self.shutting_down || self.departing() {
-            let Some(event) = self.next_event().await else {
-                break;
-            };
-            // The hot steps (adverts heard, timers) take microseconds and await nothing, so their
-            // time may stand still; a reload or a control request reads the clock as it goes.
-            if matches!(event, Event::Packets { .. } | Event::Deadline) {
-                self.step_now = Some(self.clock());
-            }
-            self.dispatch(event);
-            self.step_now = None;
-        }
-        self.finish_shutdown().await;
+        let mut ready = ReadyTokens::new();
+        while self.running() && self.wake_up(mailbox, &mut ready) {}
+        // The loop has stopped, so waiting on the kernel here delays no advert.
+        runtime.block_on(self.finish_shutdown());
         0
     }
 }
+
+/// Names the calling thread as `ps -L` and `/proc/PID/task/*/comm` show it (at most 15 bytes).
+fn name_this_thread(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
+/// The epoll token of the mailbox; sockets use [`SocketId::token`], whose generation (the high
+/// half) never reaches it.
+const MAILBOX_TOKEN: u64 = u64::MAX;

@@ -1,5 +1,7 @@
-//! The daemon, `vipd run`: a single-threaded tokio runtime around one event loop
-//! ([`main_loop`]) that owns every router. Its concerns, one file each:
+//! The daemon, `vipd run`: one event loop ([`main_loop`]) on a thread of its own owns every
+//! router and waits on its own epoll set; a current-thread tokio runtime beside it runs the
+//! quiet sources, the system worker, the control socket, the HTTP listener and the trackers.
+//! Its concerns, one file each:
 //!
 //! - [`event`]: the events the loop dispatches; [`registry`]: instance and group ids;
 //!   [`instance`]: one instance's parts;
@@ -14,8 +16,9 @@
 //! - [`snapshot`]: the read-only view status renders; [`control`]: the control socket, whose
 //!   channel also carries the HTTP listener's requests (the listener is `observe::http`,
 //!   spawned beside it); [`control_socket`]: binding it 0600 race-free, accepting with backoff;
-//! - [`watchdog`]: systemd's `WatchdogSec=`, fed from the loop; [`sources`]: the loop's quiet
-//!   event sources (signals, channels), polled only when they wake it.
+//! - [`watchdog`]: systemd's `WatchdogSec=`, fed from the loop; [`sources`]: the quiet event
+//!   sources (signals, channels), polled only when they wake; [`mailbox`]: how their events
+//!   reach the loop's thread.
 
 mod ah;
 mod apply;
@@ -26,6 +29,7 @@ pub mod effects;
 mod event;
 pub mod instance;
 mod link_actions;
+mod mailbox;
 mod main_loop;
 mod maintenance;
 mod netevents;

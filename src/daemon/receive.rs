@@ -1,16 +1,18 @@
 //! Receiving adverts: the socket table (one raw socket per interface and family, shared by every
-//! instance on it, dispatching by VRID), batch reads polled by the event loop itself, decoding
+//! instance on it, dispatching by VRID, each watched by the event loop's epoll set), batch reads,
+//! decoding
 //! with the RFC's (or keepalived's unicast) rules, and the checks that turn a packet into the
 //! router's `Input::Advert`.
 
 use std::net::IpAddr;
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
 use vipd_router::{self as router, Input};
 use vipd_wire as wire;
 
 use super::main_loop::Daemon;
 use super::registry::{InstanceId, Registry};
+use crate::system::readiness::Readiness;
 use crate::system::socket::{Carrier, Family, PacketMeta, RecvBatch, VrrpSocket};
 
 /// A socket's handle; stale once its socket is closed and the slot reused.
@@ -34,13 +36,25 @@ struct Slot {
     entry: Option<SocketEntry>,
 }
 
-/// Every open VRRP socket.
-#[derive(Default)]
+/// Every open VRRP socket, each watched by the loop's epoll set under its [`SocketId::token`].
 pub struct SocketTable {
     slots: Vec<Slot>,
-    /// The socket tried first for the next read (round robin), so a busy one cannot starve the
-    /// others.
-    next: usize,
+    readiness: Arc<Readiness>,
+}
+
+impl SocketId {
+    /// The epoll token of this socket: the generation in the high half, so a token still
+    /// queued for a socket closed in the same wake-up finds no socket.
+    pub fn token(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    pub fn from_token(token: u64) -> SocketId {
+        SocketId {
+            index: token as u32,
+            generation: (token >> 32) as u32,
+        }
+    }
 }
 
 /// One datagram read from one of the sockets.
@@ -51,6 +65,13 @@ pub struct Received<'a> {
 }
 
 impl SocketTable {
+    pub fn new(readiness: Arc<Readiness>) -> SocketTable {
+        SocketTable {
+            slots: Vec::new(),
+            readiness,
+        }
+    }
+
     pub fn get(&self, id: SocketId) -> Option<&SocketEntry> {
         self.slots
             .get(id.index as usize)
@@ -90,7 +111,13 @@ impl SocketTable {
             }
         };
         let slot = &mut self.slots[index];
-        slot.generation = slot.generation.wrapping_add(1);
+        let generation = slot.generation.wrapping_add(1);
+        let id = SocketId {
+            index: index as u32,
+            generation,
+        };
+        self.readiness.watch(socket.fd(), id.token())?;
+        slot.generation = generation;
         slot.entry = Some(SocketEntry {
             ifindex,
             family,
@@ -98,10 +125,7 @@ impl SocketTable {
             socket,
             by_vrid: [None; 256],
         });
-        Ok(SocketId {
-            index: index as u32,
-            generation: slot.generation,
-        })
+        Ok(id)
     }
 
     fn find(&self, pred: impl Fn(&SocketEntry) -> bool) -> Option<SocketId> {
@@ -145,55 +169,27 @@ impl SocketTable {
 
     /// Closes the sockets on an interface that went away.
     pub fn close_on(&mut self, ifindex: u32) {
-        for slot in &mut self.slots {
-            if slot.entry.as_ref().is_some_and(|e| e.ifindex == ifindex) {
-                slot.entry = None;
-            }
-        }
+        self.close_where(|e| e.ifindex == ifindex);
     }
 
     /// Closes the sockets no instance listens on any more.
     pub fn close_unused(&mut self) {
+        self.close_where(|e| e.by_vrid.iter().all(Option::is_none));
+    }
+
+    fn close_where(&mut self, pred: impl Fn(&SocketEntry) -> bool) {
         for slot in &mut self.slots {
-            if slot
-                .entry
-                .as_ref()
-                .is_some_and(|e| e.by_vrid.iter().all(Option::is_none))
-            {
-                slot.entry = None;
+            if let Some(entry) = slot.entry.take_if(|e| pred(e)) {
+                // Unwatched before the close: a child forked in between (a script being
+                // started) would keep the socket, and so its readiness, alive until it execs.
+                self.readiness.unwatch(entry.socket.fd());
             }
         }
     }
 
-    /// Reads the datagrams queued on one open socket into `batch`, trying the sockets in round
-    /// robin; registers the waker on all of them otherwise. The event loop reads sockets itself:
-    /// a reader task per socket cost a task wake-up, a channel hop, an allocation and a system
-    /// call per packet.
-    pub fn poll_read(
-        &self,
-        cx: &mut Context<'_>,
-        batch: &mut RecvBatch,
-    ) -> Poll<(SocketId, std::io::Result<usize>)> {
-        let count = self.slots.len();
-        for k in 0..count {
-            let index = (self.next + k) % count;
-            let slot = &self.slots[index];
-            let Some(entry) = &slot.entry else {
-                continue;
-            };
-            if let Poll::Ready(result) = entry.socket.poll_recv_batch(cx, batch) {
-                let id = SocketId {
-                    index: index as u32,
-                    generation: slot.generation,
-                };
-                return Poll::Ready((id, result));
-            }
-        }
-        Poll::Pending
-    }
-
-    fn read_from(&mut self, socket: SocketId) {
-        self.next = socket.index as usize + 1;
+    /// Reads what is queued on `socket` into `batch` without waiting (None: no such socket).
+    pub fn recv(&self, socket: SocketId, batch: &mut RecvBatch) -> Option<std::io::Result<usize>> {
+        self.get(socket).map(|entry| entry.socket.recv_batch(batch))
     }
 
     /// The instance whose VRID a (possibly invalid) packet names.
@@ -245,14 +241,34 @@ impl SocketTable {
     }
 }
 
+/// Batches read from one socket per wake-up before the loop waits again (a level-triggered
+/// wait reports a socket with more queued again at once).
+const READS_PER_WAKE_UP: usize = 8;
+
 /// Two copies of one advert heard within this time on two sockets (vmac_xmit_base listens on the
 /// parent and on the VMAC) are one advert: a real advert never comes that soon.
 const DUPLICATE_WINDOW_US: u64 = 2_000;
 
 impl Daemon {
+    /// Reads and handles what `socket`, which the loop's wait found readable, has queued: a
+    /// full batch is followed by another read at once (a 100-instance master's burst is four
+    /// batches), at most [`READS_PER_WAKE_UP`] of them so other sockets get their turn.
+    pub(super) fn read_socket(&mut self, socket: SocketId) {
+        for _ in 0..READS_PER_WAKE_UP {
+            let batch = self.batch.get_or_insert_with(RecvBatch::default);
+            let Some(result) = self.sockets.recv(socket, batch) else {
+                return;
+            };
+            let full = matches!(result, Ok(n) if n == RecvBatch::CAPACITY);
+            self.on_read(socket, result);
+            if !full {
+                return;
+            }
+        }
+    }
+
     /// Handles the outcome of one read from `socket`.
-    pub(super) fn on_read(&mut self, socket: SocketId, result: std::io::Result<usize>) {
-        self.sockets.read_from(socket);
+    fn on_read(&mut self, socket: SocketId, result: std::io::Result<usize>) {
         match result {
             Ok(_) => {
                 let Some(batch) = self.batch.take() else {

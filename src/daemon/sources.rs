@@ -1,9 +1,7 @@
 //! The event loop's rarely ready sources (SIGTERM, SIGINT, SIGHUP, netlink events, worker
 //! reports, control requests, tracker updates), merged into two streams that poll only the
-//! source that woke: futures' `SelectAll` gives each one its own waker. In the loop's `select!`
-//! each of them was polled at every wake-up, twice per advert (once when the packet or timer
-//! woke it, once more before it slept again), through tokio's coop budget: about 2,500 of the
-//! ~8,800 user-space instructions a single-instance backup spent per advert.
+//! source that woke: futures' `SelectAll` gives each one its own waker. They run on the
+//! runtime's thread, where `mailbox::forward` hands their events to the loop's thread.
 
 use futures::stream::{self, BoxStream, SelectAll, StreamExt};
 use tokio::signal::unix::{signal, SignalKind};
@@ -17,8 +15,7 @@ use crate::track::TrackUpdate;
 
 pub type Sources = SelectAll<BoxStream<'static, Event>>;
 
-/// The signals, polled ahead of the packets (a flood must not delay a SIGTERM), and the other
-/// quiet sources, polled after the packets and the deadline timer.
+/// The signals, forwarded ahead of the others, and the other quiet sources.
 pub struct QuietSources {
     pub signals: Sources,
     pub others: Sources,

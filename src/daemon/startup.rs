@@ -18,10 +18,10 @@ use super::worker;
 use crate::hooks::Hooks;
 use crate::system::netlink::Netlink;
 use crate::system::nft::NftTable;
+use crate::system::readiness::Readiness;
 use crate::system::realtime::AutoPriority;
 use crate::system::socket::RecvBatch;
 use crate::system::sysctl::SysctlRegistry;
-use crate::system::timer::DeadlineTimer;
 use crate::system::vmac_silence::VmacSilence;
 
 impl Daemon {
@@ -63,6 +63,9 @@ impl Daemon {
             .updates_rx
             .take()
             .expect("a new Tracking has its receiver");
+        let readiness = std::sync::Arc::new(
+            Readiness::new().map_err(|e| format!("cannot create an epoll set: {e}"))?,
+        );
         let mut daemon = Daemon {
             start: Instant::now(),
             step_now: None,
@@ -70,18 +73,19 @@ impl Daemon {
             config_source,
             last_reload: None,
             registry: Registry::new(),
-            sockets: SocketTable::default(),
+            sockets: SocketTable::new(readiness.clone()),
+            readiness,
             batch: Some(RecvBatch::default()),
             netlink,
             worker,
-            sources: super::sources::QuietSources::new(
+            sources: Some(super::sources::QuietSources::new(
                 net_events,
                 reports,
                 control_rx,
                 track_updates,
-            ),
+            )),
             errors,
-            timer: DeadlineTimer::new().map_err(|e| format!("cannot create a timerfd: {e}"))?,
+            timer_lateness: std::time::Duration::ZERO,
             sysctls: SysctlRegistry::new(),
             nft_table: nft.as_ref().map(|t| t.name().to_owned()),
             nft,

@@ -1,16 +1,14 @@
 //! systemd's watchdog (`WatchdogSec=` in the unit): the event loop itself sends `WATCHDOG=1` at
-//! half the interval systemd announces in `WATCHDOG_USEC`, as one more event it dispatches, so a
-//! loop wedged in a step stops feeding it and systemd restarts vipd. Off when not asked for.
+//! half the interval systemd announces in `WATCHDOG_USEC`, when its wait for readiness times out
+//! at the due time or a step ends past it, so a loop wedged in a step stops feeding it and
+//! systemd restarts vipd. Off when not asked for.
 
-use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::{Instant, Sleep};
-
-/// When the next `WATCHDOG=1` is due. One timer kept across loop steps, reset only when fed.
+/// When the next `WATCHDOG=1` is due.
 pub struct Watchdog {
     period: Duration,
-    due: Pin<Box<Sleep>>,
+    due: Instant,
 }
 
 impl Watchdog {
@@ -27,13 +25,20 @@ impl Watchdog {
     pub fn every(period: Duration) -> Watchdog {
         Watchdog {
             period: period.max(Duration::from_millis(1)),
-            due: Box::pin(tokio::time::sleep_until(Instant::now())),
+            due: Instant::now(),
         }
     }
 
-    /// Completes when the next feed is due.
-    pub async fn due(&mut self) {
-        self.due.as_mut().await
+    /// How long the loop may wait before feeding it (zero once due).
+    pub fn until_due(&self) -> Duration {
+        self.due.saturating_duration_since(Instant::now())
+    }
+
+    /// Feeds it if it is due.
+    pub fn feed_if_due(&mut self) {
+        if self.until_due().is_zero() {
+            self.feed();
+        }
     }
 
     /// Tells systemd the loop is alive and schedules the next feed.
@@ -41,14 +46,31 @@ impl Watchdog {
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]) {
             tracing::warn!("systemd watchdog: cannot notify: {e}");
         }
-        self.due.as_mut().reset(Instant::now() + self.period);
+        self.due = Instant::now() + self.period;
     }
 }
 
-/// Completes when `watchdog` is due; never without one.
-pub async fn due(watchdog: &mut Option<Watchdog>) {
-    match watchdog {
-        Some(watchdog) => watchdog.due().await,
-        None => std::future::pending().await,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_at_once_then_a_period_after_each_feed() {
+        let mut watchdog = Watchdog::every(Duration::from_secs(30));
+        assert!(
+            watchdog.until_due().is_zero(),
+            "the first feed is due at once"
+        );
+        watchdog.feed_if_due();
+        let left = watchdog.until_due();
+        assert!(
+            left > Duration::from_secs(29) && left <= Duration::from_secs(30),
+            "{left:?}"
+        );
+        watchdog.feed_if_due();
+        assert!(
+            watchdog.until_due() <= left,
+            "not due: feeding must not move it"
+        );
     }
 }

@@ -9,10 +9,10 @@ pub mod ifaddrs;
 pub mod memory;
 pub mod netlink;
 pub mod nft;
+pub mod readiness;
 pub mod realtime;
 pub mod socket;
 pub mod sysctl;
 #[cfg(test)]
 pub mod testns;
-pub mod timer;
 pub mod vmac_silence;

@@ -117,6 +117,21 @@ impl AutoPriority {
         (next <= cap).then_some(next)
     }
 
+    /// Gives the calling thread the priority the process started at: the event loop runs on a
+    /// thread of its own, which SCHED_RESET_ON_FORK started at normal scheduling.
+    pub fn enter_loop_thread(&mut self) {
+        let Some(priority) = self.current else {
+            return;
+        };
+        if let Err(e) = set_round_robin(priority) {
+            tracing::warn!(
+                "SCHED_RR priority {priority} refused for the event loop's thread: {}",
+                refusal(&e, priority)
+            );
+            self.current = None;
+        }
+    }
+
     /// Called with how late the deadline timer woke the event loop.
     pub fn on_wake_up(&mut self, late: Duration) {
         let Some(next) = self.next_step(late) else {

@@ -10,9 +10,6 @@ use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
-
 pub use crate::system::netlink::IpFamily as Family;
 use vipd_wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
@@ -53,7 +50,7 @@ pub enum Carrier {
 
 /// A raw VRRP socket bound to one interface.
 pub struct VrrpSocket {
-    fd: AsyncFd<OwnedFd>,
+    fd: OwnedFd,
     family: Family,
     ifindex: u32,
 }
@@ -82,7 +79,7 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) ->
 
 impl VrrpSocket {
     /// Opens a raw VRRP socket on `ifname` (ifindex `ifindex`), joined to the VRRP group.
-    /// Needs CAP_NET_RAW; must be called inside a tokio runtime.
+    /// Needs CAP_NET_RAW; the caller watches [`Self::fd`] for readiness.
     pub fn open(family: Family, ifname: &str, ifindex: u32) -> io::Result<VrrpSocket> {
         VrrpSocket::open_carrier(family, Carrier::Vrrp, ifname, ifindex)
     }
@@ -178,10 +175,8 @@ impl VrrpSocket {
                 setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP, &mreq)?;
             }
         }
-        // SAFETY: the socket is owned by the AsyncFd and neither replaced nor closed behind it.
-        let fd = unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE)? };
         Ok(VrrpSocket {
-            fd,
+            fd: owned,
             family,
             ifindex,
         })
@@ -195,34 +190,18 @@ impl VrrpSocket {
         self.ifindex
     }
 
-    /// Reads every datagram queued (up to [`RecvBatch::CAPACITY`]) into `batch` with one
-    /// recvmmsg(2); otherwise registers `cx` to be woken when one arrives. Lets one task wait on
-    /// many sockets without a task, a channel hop or a system call per packet: a backup of 100
-    /// instances hears their adverts in bursts.
-    pub fn poll_recv_batch(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        batch: &mut RecvBatch,
-    ) -> std::task::Poll<io::Result<usize>> {
-        loop {
-            let mut guard = match self.fd.poll_read_ready(cx) {
-                std::task::Poll::Ready(Ok(guard)) => guard,
-                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
-                std::task::Poll::Pending => return std::task::Poll::Pending,
-            };
-            match guard.try_io(|fd| recv_batch(fd.as_raw_fd(), self.family, batch)) {
-                Ok(Ok(count)) => {
-                    // Fewer than asked for: the queue was empty when the call returned, and any
-                    // later datagram raises a new edge-triggered event, so no empty read is needed
-                    // to learn that it is drained.
-                    if count < RecvBatch::CAPACITY {
-                        guard.clear_ready();
-                    }
-                    return std::task::Poll::Ready(Ok(count));
-                }
-                Ok(Err(e)) => return std::task::Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
-            }
+    /// The descriptor to watch for readiness.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Reads the datagrams queued (up to [`RecvBatch::CAPACITY`]) into `batch` with one
+    /// recvmmsg(2), without waiting: 0 when none is. A backup of 100 instances hears their
+    /// adverts in bursts, read by one call.
+    pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        match recv_batch(self.fd.as_raw_fd(), self.family, batch) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            other => other,
         }
     }
 
