@@ -38,15 +38,25 @@ impl LoopHandle for mpsc::Sender<ControlRequest> {
 }
 
 impl Daemon {
-    /// Hands the HTTP listener a snapshot or the settings in force, or records its binding error
-    /// among the daemon's errors (those `vipd status` shows).
+    /// Tells the HTTP listener the settings of the configuration now in force, if they changed.
+    pub(super) fn publish_http_settings(&self) {
+        let Some(sender) = &self.http_settings else {
+            return;
+        };
+        let new = Settings::from_config(&self.config.global);
+        sender.send_if_modified(|current| {
+            let changed = *current != new;
+            *current = new;
+            changed
+        });
+    }
+
+    /// Hands the HTTP listener a snapshot, or records its binding error among the daemon's
+    /// errors (those `vipd status` shows).
     pub(super) fn on_http_request(&mut self, request: LoopRequest) {
         match request {
             LoopRequest::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
-            }
-            LoopRequest::Settings(reply) => {
-                let _ = reply.send(Settings::from_config(&self.config.global));
             }
             LoopRequest::ListenerError(error) => {
                 self.errors

@@ -34,8 +34,9 @@ use crate::system::sysctl::SysctlRegistry;
 
 pub struct Daemon {
     pub(super) start: Instant,
-    /// The time of the packet or timer step being dispatched (None otherwise): one clock read
-    /// per step instead of one per use; a single-instance master read it three times per advert.
+    /// When the loop woke, while its packets and deadlines are handled (None otherwise): one
+    /// clock read per wake-up instead of one per use; a single-instance master read it three
+    /// times per advert. A reload or a control request reads the clock as it goes.
     pub(super) step_now: Option<Micros>,
     pub(super) config: config::Config,
     /// The file given to `vipd run -c` and how it is read, again on reload.
@@ -52,7 +53,9 @@ pub struct Daemon {
     /// Signals, netlink events, worker reports, control requests and tracker updates, until
     /// [`Daemon::run`] hands them to the mailbox's forwarder.
     pub(super) sources: Option<QuietSources>,
-    /// What the loop waits on: the sockets, the timer, the mailbox.
+    /// The HTTP listener's settings, sent again when a reload changes them.
+    pub(super) http_settings: Option<tokio::sync::watch::Sender<crate::observe::http::Settings>>,
+    /// What the loop waits on: the sockets and the mailbox.
     pub(super) readiness: Arc<Readiness>,
     /// System errors not tied to one instance.
     pub(super) errors: Vec<String>,
@@ -185,14 +188,6 @@ impl Daemon {
         !self.shutting_down || self.departing()
     }
 
-    /// A hot step (adverts heard, timers): it takes microseconds and awaits nothing, so its
-    /// time may stand still; a reload or a control request reads the clock as it goes.
-    fn timed_step(&mut self, step: impl FnOnce(&mut Daemon)) {
-        self.step_now = Some(self.clock());
-        step(self);
-        self.step_now = None;
-    }
-
     /// One wake-up: waits until a socket or the mailbox is readable or the earliest deadline
     /// (or the watchdog's feed) is due, then handles each once, the mailbox first (it carries
     /// the signals; a flood of adverts must not delay a SIGTERM), the deadlines last. False when
@@ -222,24 +217,27 @@ impl Daemon {
                 }
             }
         }
+        // One clock read for the sockets and the deadlines of this wake-up: they take
+        // microseconds, and a deadline passing meanwhile is met by the next wait, which then
+        // returns at once.
+        let woke = self.clock();
         for i in 0..ready.len() {
             let token = ready.token(i);
             if token == MAILBOX_TOKEN {
                 continue;
             }
-            self.timed_step(|d| d.read_socket(SocketId::from_token(token)));
+            self.step_now = Some(woke);
+            self.read_socket(SocketId::from_token(token));
+            self.step_now = None;
             if !self.running() {
                 return false;
             }
         }
-        if let Some(deadline) = deadline {
-            let now = self.clock();
-            if now >= deadline {
-                self.timer_lateness = Duration::from_micros(now.0 - deadline.0);
-                self.step_now = Some(now);
-                self.on_timers();
-                self.step_now = None;
-            }
+        if let Some(deadline) = deadline.filter(|&d| woke >= d) {
+            self.timer_lateness = Duration::from_micros(woke.0 - deadline.0);
+            self.step_now = Some(woke);
+            self.on_timers();
+            self.step_now = None;
         }
         self.running()
     }

@@ -153,12 +153,14 @@ pub fn run_with(config_path: &Path, runtime_dir: &Path, options: vipd_config::Re
             return 1;
         }
         let settings = crate::observe::http::Settings::from_config(&loaded.config.global);
-        crate::observe::http::spawn(settings, control_tx);
+        let (http_settings, settings_rx) = tokio::sync::watch::channel(settings);
+        crate::observe::http::spawn(settings_rx, control_tx);
         let code =
             match main_loop::Daemon::start(loaded.config, source, control_rx, hooks, auto_priority)
                 .await
             {
                 Ok(mut daemon) => {
+                    daemon.http_settings = Some(http_settings);
                     daemon.load_maintenance(runtime_dir);
                     daemon.run().await
                 }

@@ -75,6 +75,7 @@ impl Daemon {
             registry: Registry::new(),
             sockets: SocketTable::new(readiness.clone()),
             readiness,
+            http_settings: None,
             batch: Some(RecvBatch::default()),
             netlink,
             worker,

@@ -13,8 +13,10 @@
 //!
 //! Binding is retried every [`RETRY_INTERVAL`]: a port in use or an address not (yet) on the
 //! machine is logged, handed to the loop for `vipd status` ([`LoopRequest::ListenerError`]) and
-//! never stops VRRP. The listener polls the loop's settings at the same interval, so a reload
-//! that changes `metrics_listen` or `metrics_families` applies within it.
+//! never stops VRRP. The loop sends the settings of each configuration it applies through a
+//! `watch` channel, so a reload that changes `metrics_listen` or `metrics_families` applies at
+//! once, and a listener that is bound wakes nobody between requests (it polled the loop every
+//! 5 s before: two wake-ups of each thread).
 //!
 //! Hand-written on `httparse` (already linked for the HTTP probes) rather than hyper 1.x: the
 //! server needs a request line, a few headers and a bounded read. Measured on one minimal tokio
@@ -34,7 +36,7 @@ use std::time::Duration;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
 use super::metrics::Families;
@@ -49,7 +51,7 @@ const MAX_HEADERS: usize = 32;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a client has to take the whole answer.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Between two binding attempts, and between two looks at the loop's settings.
+/// Between two binding attempts.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// A request arriving while a snapshot asked for less than this long ago is still on its way
 /// waits for that one instead of asking the loop again.
@@ -97,8 +99,6 @@ impl Settings {
 pub enum LoopRequest {
     /// The daemon's state now, to render one answer from.
     Snapshot(oneshot::Sender<Snapshot>),
-    /// The settings of the configuration in force (it changes on reload).
-    Settings(oneshot::Sender<Settings>),
     /// The listener cannot bind (the message starts with [`ERROR_PREFIX`]), or, None, it
     /// listens again or is turned off: a system error for `vipd status`.
     ListenerError(Option<String>),
@@ -117,12 +117,16 @@ impl LoopHandle for mpsc::Sender<LoopRequest> {
 }
 
 /// Starts the listener task on the current runtime; it ends when the loop is gone.
-pub fn spawn(settings: Settings, handle: impl LoopHandle) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    settings: watch::Receiver<Settings>,
+    handle: impl LoopHandle,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(run(settings, handle))
 }
 
-async fn run<L: LoopHandle>(mut settings: Settings, handle: L) {
+async fn run<L: LoopHandle>(mut updates: watch::Receiver<Settings>, handle: L) {
     let server = Arc::new(Server::new(handle.clone()));
+    let mut settings = *updates.borrow_and_update();
     // The error the loop was last told of.
     let mut told: Option<String> = None;
     loop {
@@ -145,7 +149,9 @@ async fn run<L: LoopHandle>(mut settings: Settings, handle: L) {
             }
             told = error;
         }
-        let mut tick = tokio::time::interval_at(Instant::now() + RETRY_INTERVAL, RETRY_INTERVAL);
+        let retrying = listener.is_none() && settings.listen.is_some();
+        let retry = tokio::time::sleep(RETRY_INTERVAL);
+        tokio::pin!(retry);
         loop {
             tokio::select! {
                 accepted = accept(listener.as_ref()) => {
@@ -153,17 +159,18 @@ async fn run<L: LoopHandle>(mut settings: Settings, handle: L) {
                         server.clone().start_connection(stream, settings.families);
                     }
                 }
-                _ = tick.tick() => {
-                    let Some(new) = current_settings(&handle, settings).await else {
-                        return;
-                    };
-                    let rebind = new.listen != settings.listen
-                        || (listener.is_none() && new.listen.is_some());
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        return; // the loop is gone
+                    }
+                    let new = *updates.borrow_and_update();
+                    let rebind = new.listen != settings.listen;
                     settings = new;
                     if rebind {
                         break;
                     }
                 }
+                _ = &mut retry, if retrying => break,
             }
         }
     }
@@ -201,18 +208,6 @@ async fn accept(listener: Option<&TcpListener>) -> Option<TcpStream> {
             tokio::time::sleep(Duration::from_millis(100)).await;
             None
         }
-    }
-}
-
-/// The loop's settings (`current` while it is too busy to answer), None once it is gone.
-async fn current_settings(handle: &impl LoopHandle, current: Settings) -> Option<Settings> {
-    let (tx, rx) = oneshot::channel();
-    if !handle.ask(LoopRequest::Settings(tx)).await {
-        return None;
-    }
-    match tokio::time::timeout(LOOP_TIMEOUT, rx).await {
-        Ok(answer) => answer.ok(),
-        Err(_) => Some(current),
     }
 }
 

@@ -184,6 +184,7 @@ impl Daemon {
         let fates = pending.fates.clone();
         // Announcements of the instances kept and started from here on follow the new globals.
         let old = std::mem::replace(&mut self.config, new);
+        self.publish_http_settings();
         self.sync_trackers(true);
         let retracked = self.refresh_instance_tracks();
         let mut changes = Vec::new();

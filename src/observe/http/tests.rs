@@ -109,7 +109,7 @@ fn answers_carry_length_type_and_close() {
 /// a busy loop would), settings from `settings`, and passes the listener's errors on.
 struct FakeLoop {
     handle: mpsc::Sender<LoopRequest>,
-    settings: Arc<Mutex<Settings>>,
+    settings: tokio::sync::watch::Sender<Settings>,
     errors: mpsc::UnboundedReceiver<Option<String>>,
     snapshots: Arc<Mutex<u32>>,
     snapshot_delay: Arc<Mutex<Duration>>,
@@ -118,10 +118,10 @@ struct FakeLoop {
 fn fake_loop(settings: Settings) -> FakeLoop {
     let (handle, mut requests) = mpsc::channel::<LoopRequest>(16);
     let (errors_tx, errors) = mpsc::unbounded_channel();
-    let settings = Arc::new(Mutex::new(settings));
+    let settings = tokio::sync::watch::Sender::new(settings);
     let snapshots = Arc::new(Mutex::new(0));
     let snapshot_delay = Arc::new(Mutex::new(Duration::ZERO));
-    let (current, count, delay) = (settings.clone(), snapshots.clone(), snapshot_delay.clone());
+    let (count, delay) = (snapshots.clone(), snapshot_delay.clone());
     tokio::spawn(async move {
         while let Some(request) = requests.recv().await {
             match request {
@@ -132,9 +132,6 @@ fn fake_loop(settings: Settings) -> FakeLoop {
                         tokio::time::sleep(delay).await;
                         let _ = reply.send(sample());
                     });
-                }
-                LoopRequest::Settings(reply) => {
-                    let _ = reply.send(*current.lock().unwrap());
                 }
                 LoopRequest::ListenerError(e) => {
                     let _ = errors_tx.send(e);
@@ -186,7 +183,7 @@ fn serves_the_three_pages_and_refuses_the_rest() {
     ns.run(|| async {
         let addr: SocketAddr = "127.0.0.1:9165".parse().unwrap();
         let fake = fake_loop(settings("127.0.0.1:9165"));
-        spawn(*fake.settings.lock().unwrap(), fake.handle.clone());
+        spawn(fake.settings.subscribe(), fake.handle.clone());
         wait_listening(addr).await;
 
         let metrics = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -244,7 +241,7 @@ fn a_slow_client_holds_only_its_own_connection() {
     ns.run(|| async {
         let addr: SocketAddr = "127.0.0.1:9165".parse().unwrap();
         let fake = fake_loop(settings("127.0.0.1:9165"));
-        spawn(*fake.settings.lock().unwrap(), fake.handle.clone());
+        spawn(fake.settings.subscribe(), fake.handle.clone());
         wait_listening(addr).await;
         let started = Instant::now();
         let mut slow = TcpStream::connect(addr).await.unwrap();
@@ -285,7 +282,7 @@ fn connections_beyond_the_limit_are_refused_and_a_freed_slot_serves_again() {
     ns.run(|| async {
         let addr: SocketAddr = "127.0.0.1:9165".parse().unwrap();
         let fake = fake_loop(settings("127.0.0.1:9165"));
-        spawn(*fake.settings.lock().unwrap(), fake.handle.clone());
+        spawn(fake.settings.subscribe(), fake.handle.clone());
         wait_listening(addr).await;
         // wait_listening's probe connection holds a slot until it is seen closed: let it go.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -323,7 +320,7 @@ fn requests_arriving_together_share_one_snapshot() {
         let addr: SocketAddr = "127.0.0.1:9165".parse().unwrap();
         let fake = fake_loop(settings("127.0.0.1:9165"));
         *fake.snapshot_delay.lock().unwrap() = SHARE_WINDOW * 3 / 4;
-        spawn(*fake.settings.lock().unwrap(), fake.handle.clone());
+        spawn(fake.settings.subscribe(), fake.handle.clone());
         wait_listening(addr).await;
         let answers = futures::future::join_all(
             (0..8).map(|_| exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n")),
@@ -349,7 +346,7 @@ fn a_taken_port_or_a_foreign_address_is_reported_and_retried() {
         let addr: SocketAddr = "127.0.0.1:9165".parse().unwrap();
         let squatter = std::net::TcpListener::bind(addr).unwrap();
         let mut fake = fake_loop(settings("127.0.0.1:9165"));
-        spawn(*fake.settings.lock().unwrap(), fake.handle.clone());
+        spawn(fake.settings.subscribe(), fake.handle.clone());
         let error = fake.errors.recv().await.unwrap().expect("an error");
         assert!(error.starts_with(ERROR_PREFIX), "{error}");
         assert!(error.contains("127.0.0.1:9165"), "{error}");
@@ -367,10 +364,11 @@ fn a_taken_port_or_a_foreign_address_is_reported_and_retried() {
 
         // A reload moves it to an address the machine does not have yet.
         let foreign: SocketAddr = "192.0.2.7:9165".parse().unwrap();
-        *fake.settings.lock().unwrap() = settings("192.0.2.7:9165");
-        let error = tokio::time::timeout(RETRY_INTERVAL * 2, fake.errors.recv())
+        fake.settings.send_replace(settings("192.0.2.7:9165"));
+        // Pushed, not polled: at once, not within RETRY_INTERVAL.
+        let error = tokio::time::timeout(Duration::from_secs(1), fake.errors.recv())
             .await
-            .expect("settings polled")
+            .expect("the new settings applied at once")
             .unwrap()
             .expect("an error");
         assert!(
@@ -394,12 +392,15 @@ fn a_taken_port_or_a_foreign_address_is_reported_and_retried() {
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
 
         // Off: nothing listens, and no error.
-        *fake.settings.lock().unwrap() = Settings {
+        fake.settings.send_replace(Settings {
             listen: None,
             families: Families::default(),
-        };
-        tokio::time::sleep(RETRY_INTERVAL + Duration::from_secs(1)).await;
-        assert!(TcpStream::connect(foreign).await.is_err(), "off closes it");
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            TcpStream::connect(foreign).await.is_err(),
+            "off closes it at once"
+        );
         assert!(fake.errors.try_recv().is_err(), "no error for off");
     });
 }
