@@ -15,7 +15,8 @@ use std::time::Duration;
 /// An epoll instance with level-triggered read interest in each descriptor it watches.
 pub struct Readiness {
     epoll: OwnedFd,
-    /// epoll_pwait2 is missing (kernels before 5.11): timeouts are then whole milliseconds.
+    /// epoll_pwait2 is missing (kernels before 5.11) or filtered: timeouts are then whole
+    /// milliseconds, rounded up.
     millisecond_timeouts: std::sync::atomic::AtomicBool,
 }
 
@@ -107,7 +108,13 @@ impl Readiness {
             self.wait_ms(ready, timeout)
         } else {
             match self.wait_ns(ready, timeout) {
-                -1 if io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) => {
+                // ENOSYS: a kernel before 5.11; EPERM: a seccomp filter that predates it (the
+                // unit's SystemCallErrorNumber=EPERM).
+                -1 if matches!(
+                    io::Error::last_os_error().raw_os_error(),
+                    Some(libc::ENOSYS | libc::EPERM)
+                ) =>
+                {
                     self.millisecond_timeouts.store(true, Relaxed);
                     self.wait_ms(ready, timeout)
                 }
@@ -237,17 +244,59 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_is_waited_out_rounded_up_to_the_millisecond() {
+    fn a_timeout_is_waited_out_to_the_microsecond_and_none_waits_for_readiness() {
         let readiness = Readiness::new().unwrap();
+        let mut ready = ReadyTokens::new();
+        for micros in [300, 1500, 20_000] {
+            let start = std::time::Instant::now();
+            readiness
+                .wait(&mut ready, Some(Duration::from_micros(micros)))
+                .unwrap();
+            let waited = start.elapsed();
+            assert!(
+                waited >= Duration::from_micros(micros),
+                "{micros} µs: {waited:?}"
+            );
+            assert!(waited < Duration::from_secs(1), "{micros} µs: {waited:?}");
+        }
+        // The kernels vipd is built and tested on have epoll_pwait2 (5.11+).
+        assert!(!readiness
+            .millisecond_timeouts
+            .load(std::sync::atomic::Ordering::Relaxed));
+        let (r, w) = pipe();
+        readiness.watch(r.as_raw_fd(), 5).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            write_byte(&w);
+            w
+        });
+        readiness.wait(&mut ready, None).unwrap();
+        assert_eq!((ready.len(), ready.token(0)), (1, 5));
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn without_epoll_pwait2_timeouts_are_rounded_up_to_the_millisecond() {
+        let readiness = Readiness::new().unwrap();
+        readiness
+            .millisecond_timeouts
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut ready = ReadyTokens::new();
         let start = std::time::Instant::now();
         readiness
-            .wait(&mut ready, Some(Duration::from_micros(1500)))
+            .wait(&mut ready, Some(Duration::from_micros(300)))
             .unwrap();
         assert!(
-            start.elapsed() >= Duration::from_micros(1500),
+            start.elapsed() >= Duration::from_millis(1),
             "{:?}",
             start.elapsed()
         );
+        let (r, w) = pipe();
+        readiness.watch(r.as_raw_fd(), 2).unwrap();
+        write_byte(&w);
+        readiness
+            .wait(&mut ready, Some(Duration::from_secs(2)))
+            .unwrap();
+        assert_eq!((ready.len(), ready.token(0)), (1, 2));
     }
 }
