@@ -34,6 +34,10 @@ use crate::system::sysctl::SysctlRegistry;
 
 pub struct Daemon {
     pub(super) start: Instant,
+    /// `start` on CLOCK_MONOTONIC in microseconds (the clock `Instant` reads): the loop's clock
+    /// is read twice per wake-up, and `Instant::elapsed`'s checked arithmetic cost twice the
+    /// read itself.
+    pub(super) start_us: u64,
     /// When the loop woke, while its packets and deadlines are handled (None otherwise): one
     /// clock read per wake-up instead of one per use; a single-instance master read it three
     /// times per advert. A reload or a control request reads the clock as it goes.
@@ -95,7 +99,7 @@ impl Daemon {
     }
 
     fn clock(&self) -> Micros {
-        Micros(self.start.elapsed().as_micros() as u64)
+        Micros(monotonic_micros().saturating_sub(self.start_us))
     }
 
     fn next_wakeup(&self) -> Option<Micros> {
@@ -292,6 +296,17 @@ impl Daemon {
         runtime.block_on(self.finish_shutdown());
         0
     }
+}
+
+/// CLOCK_MONOTONIC in microseconds.
+pub(super) fn monotonic_micros() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime(2) into a local timespec; CLOCK_MONOTONIC cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000
 }
 
 /// Names the calling thread as `ps -L` and `/proc/PID/task/*/comm` show it (at most 15 bytes).

@@ -68,6 +68,7 @@ impl Daemon {
         );
         let mut daemon = Daemon {
             start: Instant::now(),
+            start_us: super::main_loop::monotonic_micros(),
             step_now: None,
             auto_priority,
             config_source,
