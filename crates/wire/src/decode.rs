@@ -7,10 +7,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use nom::bytes::complete::take;
-use nom::number::complete::{be_u16, be_u8};
-use nom::{IResult, Parser};
-
 use crate::advert::{Addresses, Advert, Auth, Family, Version, TYPE_ADVERTISEMENT};
 use crate::checksum::{sum_words, verifies, ChecksumFlavour, IPPROTO_VRRP};
 use crate::error::WireError;
@@ -194,14 +190,15 @@ pub struct Ipv6Received {
     pub checksum: ChecksumFlavour,
 }
 
-type ParseResult<'a, T> = IResult<&'a [u8], T, nom::error::Error<&'a [u8]>>;
-
-fn parse_fixed_header(input: &[u8]) -> ParseResult<'_, HeaderFields> {
-    let (rest, (version_type, vrid, priority, count, interval_word, checksum)) =
-        (be_u8, be_u8, be_u8, be_u8, be_u16, be_u16).parse(input)?;
+/// Reads the 8-byte fixed header by offset (it runs for every packet heard; nom's combinators
+/// over six fields cost a 100-instance backup about a twentieth of its user-space instructions).
+fn parse_fixed_header(input: &[u8]) -> Option<(&[u8], HeaderFields)> {
+    let (header, rest) = input.split_first_chunk::<HEADER_LEN>()?;
+    let [version_type, vrid, priority, count, interval_hi, interval_lo, sum_hi, sum_lo] = *header;
+    let interval_word = u16::from_be_bytes([interval_hi, interval_lo]);
     let version = version_type >> 4;
     let (auth_type, adver_int) = if version == 2 {
-        (Some((interval_word >> 8) as u8), interval_word & 0x00ff)
+        (Some(interval_hi), interval_word & 0x00ff)
     } else {
         (None, interval_word & 0x0fff)
     };
@@ -213,45 +210,32 @@ fn parse_fixed_header(input: &[u8]) -> ParseResult<'_, HeaderFields> {
         count,
         auth_type,
         adver_int,
-        checksum,
+        checksum: u16::from_be_bytes([sum_hi, sum_lo]),
     };
-    Ok((rest, fields))
-}
-
-fn parse_ipv6_address(input: &[u8]) -> ParseResult<'_, Ipv6Addr> {
-    let (rest, bytes) = take(16usize).parse(input)?;
-    let mut octets = [0u8; 16];
-    octets.copy_from_slice(bytes);
-    Ok((rest, Ipv6Addr::from(octets)))
+    Some((rest, fields))
 }
 
 /// Reads up to `declared` addresses, as many as `input` really holds: the allocation is bounded
 /// by the bytes received, never by the count the packet claims.
-fn parse_addresses(mut input: &[u8], family: Family, declared: usize) -> (&[u8], Addresses) {
+fn parse_addresses(input: &[u8], family: Family, declared: usize) -> (&[u8], Addresses) {
     let present = declared.min(input.len() / family.address_len());
-    match family {
-        Family::V4 => {
-            let list: Vec<Ipv4Addr> = input
-                .chunks_exact(4)
-                .take(present)
+    let (list, rest) = input.split_at(present * family.address_len());
+    let addresses = match family {
+        Family::V4 => Addresses::V4(
+            list.chunks_exact(4)
                 .map(|a| Ipv4Addr::new(a[0], a[1], a[2], a[3]))
-                .collect();
-            (&input[present * 4..], Addresses::V4(list))
-        }
-        Family::V6 => {
-            let mut list = Vec::with_capacity(present);
-            for _ in 0..present {
-                match parse_ipv6_address(input) {
-                    Ok((rest, addr)) => {
-                        list.push(addr);
-                        input = rest;
-                    }
-                    Err(_) => break,
-                }
-            }
-            (input, Addresses::V6(list))
-        }
-    }
+                .collect(),
+        ),
+        Family::V6 => Addresses::V6(
+            list.chunks_exact(16)
+                .map(|a| {
+                    let octets: [u8; 16] = a.try_into().expect("chunks of 16");
+                    Ipv6Addr::from(octets)
+                })
+                .collect(),
+        ),
+    };
+    (rest, addresses)
 }
 
 /// Checksum flavours a sender may legitimately use, most common first.
@@ -275,7 +259,7 @@ pub fn inspect_message(
     options: DecodeOptions,
 ) -> Result<Inspection, WireError> {
     let family = Family::of(&src);
-    let (after_header, fields) = parse_fixed_header(message).map_err(|_| WireError::Length)?;
+    let (after_header, fields) = parse_fixed_header(message).ok_or(WireError::Length)?;
     let (after_addresses, addresses) =
         parse_addresses(after_header, family, usize::from(fields.count));
     let auth_data = if fields.version == 2 {
