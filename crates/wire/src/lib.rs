@@ -18,7 +18,9 @@ mod error;
 mod link;
 mod validate;
 
-pub use advert::{Addresses, Advert, Auth, Family, Version, TYPE_ADVERTISEMENT};
+pub use advert::{
+    Addresses, Advert, Auth, Family, Ipv4List, Ipv6List, Version, TYPE_ADVERTISEMENT,
+};
 pub use announce::{gratuitous_arp_frame, unsolicited_na_frame, ALL_NODES};
 pub use checksum::{ipv4_header_checksum, vrrp_checksum, ChecksumFlavour, IPPROTO_VRRP};
 pub use decode::{
