@@ -147,10 +147,7 @@ impl Daemon {
         let Some(instance) = self.registry.instance_mut(id) else {
             return;
         };
-        let grace = match instance.cfg.vmac {
-            Some(_) => Duration::ZERO,
-            None => successor_grace(Duration::from_micros(instance.cfg.advert_interval_us)),
-        };
+        // Every advert a backup hears comes here; only a master handing over goes further.
         let Some(serving) = instance.serving.as_mut() else {
             return;
         };
@@ -160,6 +157,10 @@ impl Daemon {
         if serving.successor_heard {
             return;
         }
+        let grace = match instance.cfg.vmac {
+            Some(_) => Duration::ZERO,
+            None => successor_grace(Duration::from_micros(instance.cfg.advert_interval_us)),
+        };
         serving.successor_heard = true;
         serving.releasing_until = Some(until.min(Micros(now.0 + grace.as_micros() as u64)));
         self.note_successor(id, src);
