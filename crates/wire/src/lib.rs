@@ -1,4 +1,4 @@
-//! VRRP v2/v3 wire codec: decode (nom) and encode (bytes) of adverts, IPv4 header views,
+//! VRRP v2/v3 wire codec: decode (fixed offsets) and encode (bytes) of adverts, IPv4 header views,
 //! checksums in every flavour keepalived, FRR and RFC 9568 use, validation errors that map onto
 //! the VRRP MIB counters, and GARP / unsolicited NA frames. Pure: no sockets, clocks or logging.
 //!
