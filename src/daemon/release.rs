@@ -142,14 +142,19 @@ impl Daemon {
     /// ([`successor_grace`]): the successor's advert precedes its gratuitous ARP, and a client
     /// that still has our MAC for the VIP would lose what it sends in between. With a VMAC the
     /// MAC moves with the successor's advert, so they go now.
+    #[inline]
     pub(super) fn successor_heard(&mut self, id: InstanceId, src: std::net::IpAddr) {
+        // Every advert heard comes here; only a master handing over goes further (the same
+        // invariant as `departure_deadline`).
+        if !self.departures.is_empty() {
+            self.successor_heard_while_departing(id, src);
+        }
+    }
+
+    fn successor_heard_while_departing(&mut self, id: InstanceId, src: std::net::IpAddr) {
         let now = self.now();
         let Some(instance) = self.registry.instance_mut(id) else {
             return;
-        };
-        let grace = match instance.cfg.vmac {
-            Some(_) => Duration::ZERO,
-            None => successor_grace(Duration::from_micros(instance.cfg.advert_interval_us)),
         };
         let Some(serving) = instance.serving.as_mut() else {
             return;
@@ -160,6 +165,10 @@ impl Daemon {
         if serving.successor_heard {
             return;
         }
+        let grace = match instance.cfg.vmac {
+            Some(_) => Duration::ZERO,
+            None => successor_grace(Duration::from_micros(instance.cfg.advert_interval_us)),
+        };
         serving.successor_heard = true;
         serving.releasing_until = Some(until.min(Micros(now.0 + grace.as_micros() as u64)));
         self.note_successor(id, src);
@@ -182,6 +191,12 @@ impl Daemon {
 
     /// The earliest instant a departure waits for.
     pub(super) fn departure_deadline(&self) -> Option<Micros> {
+        // Only a departure makes an instance release (as `on_departure_timers` relies on too):
+        // without one there is nothing to wait for, and no scan of every instance at every
+        // wake-up.
+        if self.departures.is_empty() {
+            return None;
+        }
         let phases = self.departures.iter().filter_map(|d| match d.phase {
             Phase::Clearing { until, .. } | Phase::Cleaning { until, .. } => Some(until),
             _ => None,

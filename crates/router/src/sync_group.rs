@@ -51,6 +51,10 @@ impl SyncGroup {
 
     /// The earliest deadline of any member.
     pub fn next_deadline(&self) -> Option<Micros> {
+        // The caller asks every group at every wake-up; most groups are one instance alone.
+        if let [only] = self.members.as_slice() {
+            return only.next_deadline();
+        }
         self.members.iter().filter_map(Router::next_deadline).min()
     }
 
@@ -108,6 +112,11 @@ impl SyncGroup {
         out: &mut Vec<MemberAction>,
     ) {
         self.deliver(member, input, now, out);
+        // A lone member (every instance outside a vrrp_sync_group) has no one to follow it and
+        // cannot be held by a group fault; this runs for every advert heard.
+        if self.members.len() == 1 {
+            return;
+        }
         while let Some((index, command)) = self.commands.pop() {
             self.deliver(index, Input::SyncGroup(command), now, out);
         }

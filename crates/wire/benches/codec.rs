@@ -22,13 +22,13 @@ fn bench(c: &mut Criterion) {
         5,
         200,
         100,
-        Addresses::V4(vec![Ipv4Addr::new(192, 0, 2, 5)]),
+        Addresses::V4(vec![Ipv4Addr::new(192, 0, 2, 5)].into()),
     );
     let v3_6 = Advert::v3(
         6,
         200,
         100,
-        Addresses::V6(vec!["2001:db8::6".parse().unwrap()]),
+        Addresses::V6(vec!["2001:db8::6".parse().unwrap()].into()),
     );
     let cases: [(&str, &Advert, IpAddr, IpAddr); 3] = [
         ("v2", &v2, src4.into(), VRRP_GROUP_V4.into()),

@@ -480,7 +480,7 @@ mod tests {
 
     #[test]
     fn only_v2_adverts_travel_with_ah() {
-        let v3 = Advert::v3(1, 100, 100, crate::Addresses::V4(vec![VIP]));
+        let v3 = Advert::v3(1, 100, 100, crate::Addresses::V4(vec![VIP].into()));
         let mut out = BytesMut::new();
         let key = AhKey::from_auth_pass(b"pw");
         assert!(encode_ipv4_ah_packet(&v3, &key, &send(1), &mut out).is_err());

@@ -1,4 +1,4 @@
-//! VRRP v2/v3 wire codec: decode (nom) and encode (bytes) of adverts, IPv4 header views,
+//! VRRP v2/v3 wire codec: decode (fixed offsets) and encode (bytes) of adverts, IPv4 header views,
 //! checksums in every flavour keepalived, FRR and RFC 9568 use, validation errors that map onto
 //! the VRRP MIB counters, and GARP / unsolicited NA frames. Pure: no sockets, clocks or logging.
 //!
@@ -18,7 +18,9 @@ mod error;
 mod link;
 mod validate;
 
-pub use advert::{Addresses, Advert, Auth, Family, Version, TYPE_ADVERTISEMENT};
+pub use advert::{
+    Addresses, Advert, Auth, Family, Ipv4List, Ipv6List, Version, TYPE_ADVERTISEMENT,
+};
 pub use announce::{gratuitous_arp_frame, unsolicited_na_frame, ALL_NODES};
 pub use checksum::{ipv4_header_checksum, vrrp_checksum, ChecksumFlavour, IPPROTO_VRRP};
 pub use decode::{

@@ -132,7 +132,12 @@ mod tests {
 
     #[test]
     fn v3_interval_is_learned_not_compared() {
-        let advert = Advert::v3(7, 100, 50, Addresses::V4(vec![Ipv4Addr::new(192, 0, 2, 7)]));
+        let advert = Advert::v3(
+            7,
+            100,
+            50,
+            Addresses::V4(vec![Ipv4Addr::new(192, 0, 2, 7)].into()),
+        );
         let expected = Expected {
             version: Version::V3,
             vrid: 7,

@@ -37,7 +37,7 @@ fn refresh_checksum(message: &mut [u8], flavour: ChecksumFlavour, src: IpAddr, d
 }
 
 fn v3_ipv4_advert() -> Advert {
-    Advert::v3(51, 100, 100, Addresses::V4(vec![VIP4]))
+    Advert::v3(51, 100, 100, Addresses::V4(vec![VIP4].into()))
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn v3_ipv6_vector_decodes_and_reencodes() {
     ];
     assert_eq!(
         received.advert,
-        Advert::v3(51, 100, 100, Addresses::V6(addresses))
+        Advert::v3(51, 100, 100, Addresses::V6(addresses.into()))
     );
     assert_eq!(received.checksum, ChecksumFlavour::PseudoHeader);
     let encoded = encode(
@@ -432,7 +432,7 @@ fn declared_count_beyond_the_bytes_present_reads_only_what_is_there() {
     )
     .unwrap();
     assert_eq!(inspection.error, Some(WireError::Length));
-    assert_eq!(inspection.addresses, Addresses::V4(vec![VIP4]));
+    assert_eq!(inspection.addresses, Addresses::V4(vec![VIP4].into()));
 }
 
 #[test]
@@ -457,7 +457,7 @@ fn encoder_refuses_what_the_wire_cannot_carry() {
         encode(&v3_ipv4_advert(), ChecksumFlavour::Plain, v6, g4),
         Err(EncodeError::FamilyMismatch)
     );
-    let many = Advert::v3(1, 1, 1, Addresses::V4(vec![VIP4; 256]));
+    let many = Advert::v3(1, 1, 1, Addresses::V4(vec![VIP4; 256].into()));
     assert_eq!(
         encode(&many, ChecksumFlavour::Plain, SRC4.into(), g4),
         Err(EncodeError::TooManyAddresses(256))
@@ -472,7 +472,7 @@ fn encoder_refuses_what_the_wire_cannot_carry() {
     );
     let v2_v6 = Advert {
         version: Version::V2,
-        ..Advert::v3(1, 1, 1, Addresses::V6(vec![Ipv6Addr::LOCALHOST]))
+        ..Advert::v3(1, 1, 1, Addresses::V6(vec![Ipv6Addr::LOCALHOST].into()))
     };
     assert_eq!(
         encode(&v2_v6, ChecksumFlavour::Plain, v6, VRRP_GROUP_V6.into()),

@@ -47,7 +47,7 @@ fn v3_ipv4_advert() -> impl Strategy<Value = Advert> {
         prop::collection::vec(ipv4(), 1..=255),
     )
         .prop_map(|(vrid, priority, cs, addresses)| {
-            Advert::v3(vrid, priority, cs, Addresses::V4(addresses))
+            Advert::v3(vrid, priority, cs, Addresses::V4(addresses.into()))
         })
 }
 
@@ -59,7 +59,7 @@ fn v3_ipv6_advert() -> impl Strategy<Value = Advert> {
         prop::collection::vec(ipv6(), 1..=40),
     )
         .prop_map(|(vrid, priority, cs, addresses)| {
-            Advert::v3(vrid, priority, cs, Addresses::V6(addresses))
+            Advert::v3(vrid, priority, cs, Addresses::V6(addresses.into()))
         })
 }
 
