@@ -56,7 +56,8 @@ pub(super) fn read_root(cx: &mut Cx, root: &Node) -> Option<Config> {
     let track_files = read_track_files(cx, &file_nodes, &mut defs);
     let track_processes = read_track_processes(cx, &process_nodes, &mut defs);
 
-    let mut instances = Vec::new();
+    // At most one per node: the daemon keeps this model for reloads, and an `Instance` is large.
+    let mut instances = Vec::with_capacity(instance_nodes.len());
     let mut vrid_positions = Vec::new();
     for key in &instance_nodes {
         if let Some((instance, vrid_pos)) = read_instance(cx, key, &global, &mut defs) {
