@@ -3,6 +3,7 @@
 //! the one grouping rule (which instances form which sync group) that start and reload share.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use vipd_config as config;
 use vipd_router::{Router, State, SyncGroup};
@@ -153,8 +154,8 @@ impl Registry {
     pub fn add_group(
         &mut self,
         cfg: Option<config::SyncGroup>,
-        members: Vec<config::Instance>,
-        make: impl Fn(InstanceId, GroupId, usize, config::Instance) -> Instance,
+        members: Vec<Arc<config::Instance>>,
+        make: impl Fn(InstanceId, GroupId, usize, Arc<config::Instance>) -> Instance,
     ) -> GroupId {
         let (gi, gg) = self.groups.insert_with(|_, _| Group {
             cfg: cfg.map(Box::new),
