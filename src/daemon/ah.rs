@@ -163,6 +163,8 @@ mod tests {
             .config
             .instances
             .remove(0)
+            .as_ref()
+            .clone()
     }
 
     #[test]

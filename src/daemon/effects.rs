@@ -253,7 +253,7 @@ mod tests {
             "vrrp_instance:\n  VI_1:\n    interface: eth0\n    virtual_router_id: 60\n{yaml_lines}"
         );
         let loaded = config::parse_str(&yaml, "test.yaml").unwrap();
-        loaded.config.instances[0].clone()
+        (*loaded.config.instances[0]).clone()
     }
 
     #[test]

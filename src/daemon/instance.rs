@@ -30,7 +30,8 @@ pub const INTERFACE_TRACK_ID: u32 = 1 << 31;
 /// Run-time state of one `vrrp_instance`.
 pub struct Instance {
     pub id: InstanceId,
-    pub cfg: config::Instance,
+    /// Shared with the daemon's configuration model (the same `Arc`, not a copy).
+    pub cfg: Arc<config::Instance>,
     /// Its sync group (every instance has one; a lone instance is a group of one).
     pub group: GroupId,
     /// Its index inside that group.
@@ -319,7 +320,12 @@ impl Template {
 }
 
 impl Instance {
-    pub fn new(id: InstanceId, group: GroupId, member: usize, cfg: config::Instance) -> Instance {
+    pub fn new(
+        id: InstanceId,
+        group: GroupId,
+        member: usize,
+        cfg: Arc<config::Instance>,
+    ) -> Instance {
         let family = super::effects::family(cfg.family);
         let template = Template::new(&cfg, family);
         let ah = AhState::for_config(&cfg);
@@ -362,7 +368,7 @@ impl Instance {
     /// version, VMAC and peers, which a reload checks): what is derived from the configuration
     /// is rebuilt; where the instance lives on the system, what it installed, its counters and
     /// what was last seen of each tracked interface (by name) are kept.
-    pub fn adopt_config(&mut self, cfg: config::Instance) {
+    pub fn adopt_config(&mut self, cfg: Arc<config::Instance>) {
         self.template = Template::new(&cfg, self.family);
         self.ah = AhState::adopt(self.ah.take(), &cfg);
         let old = std::mem::take(&mut self.tracked);

@@ -3,6 +3,7 @@
 //! the one grouping rule (which instances form which sync group) that start and reload share.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use vipd_config as config;
 use vipd_router::{Router, State, SyncGroup};
@@ -25,8 +26,9 @@ pub struct GroupId {
 
 /// One `vrrp_sync_group` (or a lone instance) at run time.
 pub struct Group {
-    /// The configured group; `None` for a lone instance.
-    pub cfg: Option<config::SyncGroup>,
+    /// The configured group; `None` for a lone instance (most of them: boxed, so that a lone
+    /// instance's group costs a pointer, not a whole `SyncGroup`).
+    pub cfg: Option<Box<config::SyncGroup>>,
     pub members: Vec<InstanceId>,
     pub routers: SyncGroup,
     /// The state the group was last announced in (group notify scripts run once per group
@@ -38,7 +40,9 @@ pub struct Group {
 
 struct Slot<T> {
     generation: u32,
-    value: Option<T>,
+    /// Boxed: an `Instance` is about 1.9 KB, and a `Vec` of them grown by doubling would keep up
+    /// to as many unused slots as used ones; a box is allocated at its size.
+    value: Option<Box<T>>,
 }
 
 /// A slab whose handles carry the generation of the slot they were issued for.
@@ -64,7 +68,7 @@ impl<T> Slab<T> {
         };
         let slot = &mut self.slots[index];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.value = Some(make(index as u32, slot.generation));
+        slot.value = Some(Box::new(make(index as u32, slot.generation)));
         (index as u32, slot.generation)
     }
 
@@ -72,14 +76,14 @@ impl<T> Slab<T> {
         self.slots
             .get(index as usize)
             .filter(|s| s.generation == generation)
-            .and_then(|s| s.value.as_ref())
+            .and_then(|s| s.value.as_deref())
     }
 
     fn get_mut(&mut self, index: u32, generation: u32) -> Option<&mut T> {
         self.slots
             .get_mut(index as usize)
             .filter(|s| s.generation == generation)
-            .and_then(|s| s.value.as_mut())
+            .and_then(|s| s.value.as_deref_mut())
     }
 
     fn remove(&mut self, index: u32, generation: u32) -> Option<T> {
@@ -87,17 +91,18 @@ impl<T> Slab<T> {
             .get_mut(index as usize)
             .filter(|s| s.generation == generation)
             .and_then(|s| s.value.take())
+            .map(|value| *value)
     }
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.slots.iter_mut().filter_map(|s| s.value.as_mut())
+        self.slots.iter_mut().filter_map(|s| s.value.as_deref_mut())
     }
 
     fn iter(&self) -> impl Iterator<Item = (u32, u32, &T)> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.value.as_ref().map(|v| (i as u32, s.generation, v)))
+            .filter_map(|(i, s)| s.value.as_deref().map(|v| (i as u32, s.generation, v)))
     }
 }
 
@@ -149,11 +154,11 @@ impl Registry {
     pub fn add_group(
         &mut self,
         cfg: Option<config::SyncGroup>,
-        members: Vec<config::Instance>,
-        make: impl Fn(InstanceId, GroupId, usize, config::Instance) -> Instance,
+        members: Vec<Arc<config::Instance>>,
+        make: impl Fn(InstanceId, GroupId, usize, Arc<config::Instance>) -> Instance,
     ) -> GroupId {
         let (gi, gg) = self.groups.insert_with(|_, _| Group {
-            cfg,
+            cfg: cfg.map(Box::new),
             members: Vec::new(),
             routers: SyncGroup::new(Vec::new()),
             announced: None,
@@ -179,14 +184,13 @@ impl Registry {
         let Some(members) = self.group(group).map(|g| g.members.clone()) else {
             return;
         };
-        let routers = members
-            .iter()
-            .filter_map(|&id| self.instance(id))
-            .map(|i| {
-                Router::new(i.router_config())
-                    .expect("config validation guarantees a valid router configuration")
-            })
-            .collect();
+        // Exactly as many as members: `collect` through `filter_map` would start at four, and a
+        // lone instance's group would carry three unused routers.
+        let mut routers = Vec::with_capacity(members.len());
+        routers.extend(members.iter().filter_map(|&id| self.instance(id)).map(|i| {
+            Router::new(i.router_config())
+                .expect("config validation guarantees a valid router configuration")
+        }));
         if let Some(g) = self.group_mut(group) {
             g.routers = SyncGroup::new(routers);
         }

@@ -319,6 +319,8 @@ impl Daemon {
                 }
             }
         }
+        // Kept for the instance's life: not the four slots the first push reserves.
+        out.shrink_to_fit();
         out
     }
 

@@ -48,6 +48,10 @@ fn send_advert(
         let template = &mut instance.template;
         if template.encoded.key != Some((src, priority)) {
             template.encoded.messages.clear();
+            template
+                .encoded
+                .messages
+                .reserve_exact(template.destinations.len());
             for &dst in &template.destinations {
                 buf.clear();
                 let encoded = wire::encode_into(&template.advert, template.flavour, src, dst, buf)

@@ -2,7 +2,6 @@
 //! many gratuitous ARPs / unsolicited NAs it sent for it, and which of the instance's system
 //! errors concern it. Keyed by address, so a reload that keeps an address keeps its counts.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
@@ -18,43 +17,69 @@ struct VipRecord {
     announcements: u64,
 }
 
-/// What an instance remembers of each of its VIPs.
+/// What an instance remembers of each of its VIPs: a few addresses per instance, so a list
+/// searched in order, grown one at a time (a `BTreeMap`'s first node alone is 464 bytes).
 #[derive(Debug, Default)]
 pub struct VipLedger {
-    records: BTreeMap<IpAddr, VipRecord>,
+    records: Vec<(IpAddr, VipRecord)>,
 }
 
 impl VipLedger {
     /// The worker installed `addr` (again): it is held from now on unless it already was.
     pub fn acquired(&mut self, addr: IpAddr, at: SystemTime) {
-        let record = self.records.entry(addr).or_default();
-        record.acquired_at.get_or_insert(at);
+        self.entry(addr).acquired_at.get_or_insert(at);
     }
 
     /// Someone removed `addr` behind our back: it is held again once it is put back.
     pub fn lost(&mut self, addr: IpAddr) {
-        if let Some(record) = self.records.get_mut(&addr) {
+        if let Some(record) = self.get_mut(addr) {
             record.acquired_at = None;
         }
     }
 
     /// The instance stopped serving: nothing is held.
     pub fn released(&mut self) {
-        for record in self.records.values_mut() {
+        for (_, record) in &mut self.records {
             record.acquired_at = None;
         }
     }
 
     pub fn announced(&mut self, addr: IpAddr) {
-        self.records.entry(addr).or_default().announcements += 1;
+        self.entry(addr).announcements += 1;
     }
 
     pub fn acquired_at(&self, addr: IpAddr) -> Option<SystemTime> {
-        self.records.get(&addr).and_then(|r| r.acquired_at)
+        self.get(addr).and_then(|r| r.acquired_at)
     }
 
     pub fn announcements(&self, addr: IpAddr) -> u64 {
-        self.records.get(&addr).map_or(0, |r| r.announcements)
+        self.get(addr).map_or(0, |r| r.announcements)
+    }
+
+    fn get(&self, addr: IpAddr) -> Option<&VipRecord> {
+        self.records
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, r)| r)
+    }
+
+    fn get_mut(&mut self, addr: IpAddr) -> Option<&mut VipRecord> {
+        self.records
+            .iter_mut()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, r)| r)
+    }
+
+    fn entry(&mut self, addr: IpAddr) -> &mut VipRecord {
+        let index = match self.records.iter().position(|(a, _)| *a == addr) {
+            Some(index) => index,
+            None => {
+                self.records.reserve_exact(1);
+                self.records.push((addr, VipRecord::default()));
+                self.records.len() - 1
+            }
+        };
+        &mut self.records[index].1
     }
 }
 

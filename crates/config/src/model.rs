@@ -4,13 +4,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The whole configuration file, resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub global: GlobalDefs,
-    /// The `vrrp_instance` entries in the order the file gives them.
-    pub instances: Vec<Instance>,
+    /// The `vrrp_instance` entries in the order the file gives them. Shared: the daemon keeps
+    /// this model for reloads and runs each instance from the same `Arc`, not from a copy.
+    pub instances: Vec<Arc<Instance>>,
     /// The `vrrp_sync_group` entries in file order.
     pub sync_groups: Vec<SyncGroup>,
     /// The `vrrp_script` entries in file order, tracked or not: as in keepalived, only those an
@@ -24,7 +26,7 @@ pub struct Config {
 
 impl Config {
     /// The instance called `name`, if there is one.
-    pub fn instance(&self, name: &str) -> Option<&Instance> {
+    pub fn instance(&self, name: &str) -> Option<&Arc<Instance>> {
         self.instances.iter().find(|i| i.name == name)
     }
 

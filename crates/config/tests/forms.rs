@@ -252,7 +252,7 @@ fn use_vmac_true_names_the_macvlan_after_the_vrid() {
         .config
         .instances
         .remove(0);
-    assert_eq!(i.vmac.unwrap().name, "vrrp.51");
+    assert_eq!(i.vmac.as_ref().unwrap().name, "vrrp.51");
 }
 
 #[test]
@@ -270,7 +270,7 @@ fn vips_in_keepalived_syntax_and_as_mappings() {
         "{}      - 198.51.100.3/24 dev eth0 label eth0:dns\n      - 192.0.2.7 brd 192.0.2.255 scope link no_track\n      - {{address: 192.0.2.8/25, dev: eth1, label: eth1:x, noprefixroute: true}}\n",
         MINIMAL.replace("    virtual_ipaddress: [192.0.2.1/24]\n", "    virtual_ipaddress:\n")
     );
-    let vips = load(&yaml).config.instances.remove(0).vips;
+    let vips = load(&yaml).config.instances.remove(0).vips.clone();
     assert_eq!(vips.len(), 3);
     assert_eq!(
         vips[0],
@@ -308,7 +308,7 @@ fn routes_in_keepalived_syntax_and_as_mappings() {
       - {{to: 2001:db8:1::/48, via: 2001:db8::1, src: 2001:db8::3}}
 "
     );
-    let routes = load(&yaml).config.instances.remove(0).routes;
+    let routes = load(&yaml).config.instances.remove(0).routes.clone();
     assert_eq!(routes.len(), 7);
     assert_eq!(routes[0].table, Some(250));
     assert_eq!(routes[0].via, Some(ip("203.0.113.1")));
@@ -342,7 +342,7 @@ fn rules_in_keepalived_syntax_and_as_mappings() {
       - {{from: 2001:db8::/32, type: unreachable}}
 "
     );
-    let rules = load(&yaml).config.instances.remove(0).rules;
+    let rules = load(&yaml).config.instances.remove(0).rules.clone();
     assert_eq!(rules.len(), 5);
     assert_eq!(
         rules[0],

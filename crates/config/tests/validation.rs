@@ -407,7 +407,8 @@ fn authentication_errors_and_truncation() {
         .config
         .instances
         .remove(0)
-        .authentication;
+        .authentication
+        .clone();
     assert_eq!(
         auth,
         Some(vipd_config::Authentication::Pass(b"001234".to_vec()))

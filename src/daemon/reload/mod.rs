@@ -219,7 +219,7 @@ impl Daemon {
         let mut starting = Vec::new();
         for (cfg, members) in groupings(&self.config) {
             if members.iter().all(|m| fate_of(m).is_some_and(Fate::starts)) {
-                let members: Vec<config::Instance> = members
+                let members: Vec<Arc<config::Instance>> = members
                     .iter()
                     .filter_map(|m| self.config.instance(m).cloned())
                     .collect();
@@ -283,7 +283,7 @@ impl Daemon {
     /// Applies a changed configuration to a kept instance: its router is reconfigured with its
     /// state kept, and a master's resources are brought in line by their difference. With new
     /// tracked interfaces, the router is reconfigured once their state is known.
-    fn reconfigure_instance(&mut self, id: InstanceId, cfg: config::Instance) {
+    fn reconfigure_instance(&mut self, id: InstanceId, cfg: Arc<config::Instance>) {
         let tracks = self.instance_tracks(&cfg);
         let Some(instance) = self.registry.instance_mut(id) else {
             return;
@@ -372,7 +372,7 @@ impl Daemon {
     pub(super) fn add_group(
         &mut self,
         cfg: Option<config::SyncGroup>,
-        members: Vec<config::Instance>,
+        members: Vec<Arc<config::Instance>>,
     ) -> GroupId {
         let group = self.registry.add_group(cfg, members, Instance::new);
         self.refresh_instance_tracks();

@@ -3,6 +3,7 @@
 //! groups that name them, and both before telling which definitions nothing tracks).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::global::read_global;
 use super::instance::read_instance;
@@ -56,7 +57,7 @@ pub(super) fn read_root(cx: &mut Cx, root: &Node) -> Option<Config> {
     let track_files = read_track_files(cx, &file_nodes, &mut defs);
     let track_processes = read_track_processes(cx, &process_nodes, &mut defs);
 
-    let mut instances = Vec::new();
+    let mut instances = Vec::with_capacity(instance_nodes.len());
     let mut vrid_positions = Vec::new();
     for key in &instance_nodes {
         if let Some((instance, vrid_pos)) = read_instance(cx, key, &global, &mut defs) {
@@ -76,10 +77,18 @@ pub(super) fn read_root(cx: &mut Cx, root: &Node) -> Option<Config> {
     defs.warn_untracked(cx);
     Some(Config {
         global,
-        instances,
+        instances: shared(instances),
         sync_groups,
         scripts,
         track_files,
         track_processes,
     })
+}
+
+/// The instances behind `Arc`s, in a list of their own: collecting `into_iter().map(Arc::new)`
+/// would reuse the list of whole instances in place and keep all of its capacity.
+fn shared(instances: Vec<Instance>) -> Vec<Arc<Instance>> {
+    let mut out = Vec::with_capacity(instances.len());
+    out.extend(instances.into_iter().map(Arc::new));
+    out
 }
