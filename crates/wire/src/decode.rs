@@ -9,9 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::advert::{
-    Addresses, Advert, Auth, Family, Ipv4List, Ipv6List, Version, TYPE_ADVERTISEMENT,
-};
+use crate::advert::{Addresses, Advert, Auth, Family, Version, TYPE_ADVERTISEMENT};
 use nom::bytes::complete::take;
 use nom::multi::count;
 use nom::number::complete::{be_u16, be_u8};
@@ -268,36 +266,36 @@ fn read_fixed_header(input: &[u8]) -> Option<(&[u8], HeaderFields)> {
 /// The addresses in `list` (a whole number of them). Filled in place when they fit inline:
 /// `SmallVec`'s `collect` cost a 100-instance backup a twentieth of its instructions.
 fn read_addresses(list: &[u8], family: Family) -> Addresses {
-    fn v4(a: &[u8]) -> Ipv4Addr {
-        Ipv4Addr::new(a[0], a[1], a[2], a[3])
-    }
-    fn v6(a: &[u8]) -> Ipv6Addr {
-        Ipv6Addr::from(<[u8; 16]>::try_from(a).expect("chunks of 16"))
-    }
     match family {
-        Family::V4 => {
-            let mut inline = [Ipv4Addr::UNSPECIFIED; 4];
-            let count = list.len() / 4;
-            if count > inline.len() {
-                return Addresses::V4(list.chunks_exact(4).map(v4).collect());
-            }
-            for (slot, bytes) in inline.iter_mut().zip(list.chunks_exact(4)) {
-                *slot = v4(bytes);
-            }
-            Addresses::V4(Ipv4List::from_buf_and_len(inline, count))
-        }
-        Family::V6 => {
-            let mut inline = [Ipv6Addr::UNSPECIFIED; 2];
-            let count = list.len() / 16;
-            if count > inline.len() {
-                return Addresses::V6(list.chunks_exact(16).map(v6).collect());
-            }
-            for (slot, bytes) in inline.iter_mut().zip(list.chunks_exact(16)) {
-                *slot = v6(bytes);
-            }
-            Addresses::V6(Ipv6List::from_buf_and_len(inline, count))
-        }
+        Family::V4 => Addresses::V4(inline_list(list, Ipv4Addr::UNSPECIFIED, |a: [u8; 4]| {
+            Ipv4Addr::from(a)
+        })),
+        Family::V6 => Addresses::V6(inline_list(list, Ipv6Addr::UNSPECIFIED, |a: [u8; 16]| {
+            Ipv6Addr::from(a)
+        })),
     }
+}
+
+/// `list` read as `W`-byte addresses into a list of inline capacity `N`: filled in a stack array
+/// when they fit, collected otherwise.
+fn inline_list<A: Copy, const N: usize, const W: usize>(
+    list: &[u8],
+    unspecified: A,
+    address: impl Fn([u8; W]) -> A,
+) -> smallvec::SmallVec<[A; N]>
+where
+    [A; N]: smallvec::Array<Item = A>,
+{
+    let read = |bytes: &[u8]| address(bytes.try_into().expect("chunks of W"));
+    let count = list.len() / W;
+    if count > N {
+        return list.chunks_exact(W).map(read).collect();
+    }
+    let mut inline = [unspecified; N];
+    for (slot, bytes) in inline.iter_mut().zip(list.chunks_exact(W)) {
+        *slot = read(bytes);
+    }
+    smallvec::SmallVec::from_buf_and_len(inline, count)
 }
 
 /// Checksum flavours a sender may legitimately use, most common first.
