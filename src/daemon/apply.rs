@@ -40,17 +40,31 @@ impl Daemon {
         }
         let mut out = std::mem::take(&mut self.actions);
         step(&mut g.routers, now, &mut out);
+        let members = g.members.clone();
+        // Empty (no allocation) unless a member becomes master in this step.
+        let becoming_master: Vec<usize> = out
+            .iter()
+            .filter(|a| matches!(a.action, Action::BecomeMaster))
+            .map(|a| a.member)
+            .collect();
         for MemberAction { member, action } in out.drain(..) {
-            let Some(id) = self.registry.group(group).map(|g| g.members[member]) else {
+            let Some(&id) = members.get(member) else {
                 break;
             };
-            self.apply_one(id, action);
+            let transition_advert = becoming_master.contains(&member);
+            self.apply_one(id, action, transition_advert);
         }
         self.actions = out;
     }
 
-    fn apply_one(&mut self, id: InstanceId, action: Action) {
+    /// `becoming_master`: the same step also made this member master.
+    fn apply_one(&mut self, id: InstanceId, action: Action, becoming_master: bool) {
         match action {
+            Action::SendAdvert { priority } if becoming_master && self.first_advert_waits(id) => {
+                if let Some(instance) = self.registry.instance_mut(id) {
+                    instance.held_first_advert = Some(priority);
+                }
+            }
             Action::SendAdvert { priority } => self.send_advert(id, priority),
             Action::BecomeMaster => {
                 let Some(instance) = self.registry.instance(id) else {
@@ -64,6 +78,8 @@ impl Daemon {
                 self.unsilence_vmac(id);
                 if self.serve(id, resources) {
                     self.reinstall(id);
+                } else {
+                    self.send_held_advert(id);
                 }
             }
             Action::BecomeBackup | Action::BecomeFault | Action::BecomeInitialize => {
@@ -169,6 +185,30 @@ impl Daemon {
         }
     }
 
+    /// Whether a new master's first advert waits for its VIPs: with `use_vmac` (adverts sent from
+    /// the VMAC) that advert moves the virtual MAC to this router in every switch, so a client's
+    /// packet sent after it and before the VIPs are on the VMAC would be lost. keepalived adds
+    /// the VIPs before it sends. The VIPs are added by the worker on the runtime's thread, which a
+    /// loaded machine may schedule milliseconds later: the lab lost 1 of 1501 probes at 2 ms.
+    /// Only the advert sent with the transition waits (until the worker's report, or the router's
+    /// next advert if that comes first).
+    fn first_advert_waits(&self, id: InstanceId) -> bool {
+        self.registry.instance(id).is_some_and(|instance| {
+            instance.cfg.vmac.as_ref().is_some_and(|v| !v.xmit_base) && instance.serving.is_none()
+        })
+    }
+
+    /// Sends the first advert [`Self::first_advert_waits`] held back, if there is one.
+    pub(super) fn send_held_advert(&mut self, id: InstanceId) {
+        let held = self
+            .registry
+            .instance_mut(id)
+            .and_then(|i| i.held_first_advert.take());
+        if let Some(priority) = held {
+            self.send_advert(id, priority);
+        }
+    }
+
     /// Records what the instance serves as master; returns whether it has an interface to
     /// serve on (the caller then asks the worker to install it).
     pub(super) fn serve(&mut self, id: InstanceId, resources: Arc<MasterResources>) -> bool {
@@ -205,6 +245,9 @@ impl Daemon {
     /// Stops announcing and asks the worker to take back what the instance installed as master,
     /// if anything; returns whether there was something to take back.
     pub(super) fn stop_serving(&mut self, id: InstanceId) -> bool {
+        if let Some(instance) = self.registry.instance_mut(id) {
+            instance.held_first_advert = None;
+        }
         let Some(serving) = self
             .registry
             .instance_mut(id)
@@ -279,6 +322,13 @@ impl Daemon {
             }
         }
         instance.errors.reconcile = errors;
+        let installed = present && instance.serving.is_some();
+        if installed && instance.held_first_advert.is_some() {
+            self.send_held_advert(id);
+        }
+        let Some(instance) = self.registry.instance_mut(id) else {
+            return;
+        };
         if let Some(serving) = instance.serving.as_mut() {
             if present && serving.announce_after_install && serving.releasing_until.is_none() {
                 serving.announce_after_install = false;

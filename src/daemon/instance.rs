@@ -50,6 +50,8 @@ pub struct Instance {
     pub reconfigure_after_lookup: bool,
     /// What it put in place as master, while it has anything in place.
     pub serving: Option<Serving>,
+    /// A new master's first advert, held until its VIPs are in place (`apply.rs`).
+    pub held_first_advert: Option<u8>,
     /// Its VMAC was deleted under it while master: what to put back once it is made again.
     pub restore_after_attach: Option<Arc<MasterResources>>,
     /// `track_interface` entries: name, the interface index if it exists, and whether it is up.
@@ -351,6 +353,7 @@ impl Instance {
             looking_up_links: false,
             reconfigure_after_lookup: false,
             serving: None,
+            held_first_advert: None,
             restore_after_attach: None,
             tracked,
             tracks: Vec::new(),
