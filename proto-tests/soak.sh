@@ -363,13 +363,14 @@ for kind, label in (("flap", "flaps"), ("toggle", "track file toggles"), ("reloa
 fig("MASTER transitions outside every window (unexplained)", lambda n: str(r["unexplained", "-", n]))
 fig("MASTER transitions, metrics / log", lambda n: f"{r['metrics', '-', n]} / {r['logged', '-', n]}")
 fig("reloads applied (log)", lambda n: str(r["reloads_applied", "-", n]))
-widths = [max(len(row[i]) for row in rows) for i in range(3)]
-def line(row):
-    return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
-print(line(rows[0]))
-print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for row in rows[1:]:
-    print(line(row))
+def table(rows):
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    line = lambda row: "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |"
+    print(line(rows[0]))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows[1:]:
+        print(line(row))
+table(rows)
 print()
 c = lambda k: r["count", k, "-"]
 pair = [("pair figure", "value"),
@@ -380,11 +381,5 @@ pair = [("pair figure", "value"),
         ("holder samples (outside the settle windows)", "$SAMPLES ($SETTLED_SAMPLES)"),
         ("wrong samples, raw", "$WRONG_RAW"),
         ("wrong samples, outside the settle windows", "$WRONG_SETTLED")]
-widths = [max(len(row[i]) for row in pair) for i in range(2)]
-def line2(row):
-    return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
-print(line2(pair[0]))
-print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for row in pair[1:]:
-    print(line2(row))
+table(pair)
 EOF

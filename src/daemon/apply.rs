@@ -40,7 +40,6 @@ impl Daemon {
         }
         let mut out = std::mem::take(&mut self.actions);
         step(&mut g.routers, now, &mut out);
-        let members = g.members.clone();
         // Empty (no allocation) unless a member becomes master in this step.
         let becoming_master: Vec<usize> = out
             .iter()
@@ -48,7 +47,7 @@ impl Daemon {
             .map(|a| a.member)
             .collect();
         for MemberAction { member, action } in out.drain(..) {
-            let Some(&id) = members.get(member) else {
+            let Some(id) = self.registry.group(group).map(|g| g.members[member]) else {
                 break;
             };
             let transition_advert = becoming_master.contains(&member);
@@ -322,13 +321,6 @@ impl Daemon {
             }
         }
         instance.errors.reconcile = errors;
-        let installed = present && instance.serving.is_some();
-        if installed && instance.held_first_advert.is_some() {
-            self.send_held_advert(id);
-        }
-        let Some(instance) = self.registry.instance_mut(id) else {
-            return;
-        };
         if let Some(serving) = instance.serving.as_mut() {
             if present && serving.announce_after_install && serving.releasing_until.is_none() {
                 serving.announce_after_install = false;
@@ -337,6 +329,9 @@ impl Daemon {
                     tokio::time::Instant::now(),
                 ));
             }
+        }
+        if present && instance.serving.is_some() {
+            self.send_held_advert(id);
         }
     }
 }
