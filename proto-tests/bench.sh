@@ -293,9 +293,10 @@ maint_run() {
 # ---------------------------------------------------------------- footprint
 # proc_sample NETNS: "TICKS RSS_KB PSS_KB NPROC RUN_NS" summed over every process in the namespace:
 # TICKS = utime+stime (clock ticks, counts exited threads too), RUN_NS = the scheduler's
-# nanosecond run time summed over the live threads (/proc/PID/task/*/schedstat).
+# nanosecond run time summed over the live threads (/proc/PID/task/*/schedstat), WAKES = the
+# times those threads were switched in (schedstat's third field: every wake-up from a wait).
 proc_sample() {
-    local ticks=0 rss=0 pss=0 n=0 run_ns=0 pid stat fields v task
+    local ticks=0 rss=0 pss=0 n=0 run_ns=0 wakes=0 pid stat fields v w task
     for pid in $(ip netns pids "$1" 2>/dev/null); do
         stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         # The fields after comm's ")": state is field 3 of stat(5), utime 14, stime 15.
@@ -307,16 +308,17 @@ proc_sample() {
         v=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
         pss=$((pss + ${v:-0}))
         for task in /proc/"$pid"/task/*/schedstat; do
-            read -r v _ <"$task" 2>/dev/null || continue
-            run_ns=$((run_ns + v))
+            read -r v _ w <"$task" 2>/dev/null || continue
+            run_ns=$((run_ns + v)) wakes=$((wakes + w))
         done
         n=$((n + 1))
     done
-    echo "$ticks $rss $pss $n $run_ns"
+    echo "$ticks $rss $pss $n $run_ns $wakes"
 }
 
 # measure_window SECS: samples gw-a and gw-b at both ends of the window; sets CPU_A CPU_B
-# (utime+stime, % of one core), RUN_A RUN_B (schedstat, % of one core), RSS_A RSS_B PSS_A PSS_B
+# (utime+stime, % of one core), RUN_A RUN_B (schedstat, % of one core), WAKE_A WAKE_B (thread
+# wake-ups a second, live threads), RSS_A RSS_B PSS_A PSS_B
 # (KiB, at the end), NPROC_A NPROC_B.
 measure_window() {
     local secs=$1 a0 b0 a1 b1 t0 t1
@@ -328,6 +330,8 @@ measure_window() {
     local tick_ns=$((1000000000 / CLK_TCK))
     CPU_A=$(percent $(((a1[0] - a0[0]) * tick_ns))); CPU_B=$(percent $(((b1[0] - b0[0]) * tick_ns)))
     RUN_A=$(percent $((a1[4] - a0[4]))); RUN_B=$(percent $((b1[4] - b0[4])))
+    per_second() { awk -v d="$1" -v w=$wall_ns 'BEGIN { printf "%.0f", d / w * 1e9 }'; }
+    WAKE_A=$(per_second $((a1[5] - a0[5]))); WAKE_B=$(per_second $((b1[5] - b0[5])))
     RSS_A=${a1[1]} RSS_B=${b1[1]} PSS_A=${a1[2]} PSS_B=${b1[2]} NPROC_A=${a1[3]} NPROC_B=${b1[3]}
 }
 
@@ -362,9 +366,10 @@ footprint_run() {
     sleep 2
     if [[ $daemon == vipd ]]; then scrape_metrics "$GA" "$tag-a"; scrape_metrics "$GB" "$tag-b"; fi
     measure_window "$FOOTPRINT_SECS"
-    log "  $daemon $count instance(s): master CPU $CPU_A% (schedstat $RUN_A%) RSS $RSS_A KiB PSS $PSS_A KiB ($NPROC_A procs); backup CPU $CPU_B% (schedstat $RUN_B%) RSS $RSS_B KiB PSS $PSS_B KiB ($NPROC_B procs)"
+    log "  $daemon $count instance(s): master CPU $CPU_A% (schedstat $RUN_A%, $WAKE_A wake-ups/s) RSS $RSS_A KiB PSS $PSS_A KiB ($NPROC_A procs); backup CPU $CPU_B% (schedstat $RUN_B%, $WAKE_B wake-ups/s) RSS $RSS_B KiB PSS $PSS_B KiB ($NPROC_B procs)"
     record "cpu_master_$count" "$daemon" "$CPU_A"; record "cpu_backup_$count" "$daemon" "$CPU_B"
     record "run_master_$count" "$daemon" "$RUN_A"; record "run_backup_$count" "$daemon" "$RUN_B"
+    record "wake_master_$count" "$daemon" "$WAKE_A"; record "wake_backup_$count" "$daemon" "$WAKE_B"
     record "rss_master_$count" "$daemon" "$RSS_A"; record "rss_backup_$count" "$daemon" "$RSS_B"
     record "pss_master_$count" "$daemon" "$PSS_A"; record "pss_backup_$count" "$daemon" "$PSS_B"
     lab_down
@@ -580,6 +585,9 @@ for n in ("1", "100"):
 for n in ("1", "100"):
     for role in ("master", "backup"):
         add(f"CPU {role}, {n} instance(s), schedstat", "% of a core", f"run_{role}_{n}", "one")
+for n in ("1", "100"):
+    for role in ("master", "backup"):
+        add(f"wake-ups {role}, {n} instance(s)", "per second", f"wake_{role}_{n}", "one")
 add("scale: most instances @10 ms, 0 spurious", "count", "scale_max", "one")
 
 widths = [max(len(r[i]) for r in table + [("figure", "vipd", "keepalived", "vipd/keepalived")]) for i in range(4)]

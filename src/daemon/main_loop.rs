@@ -21,6 +21,7 @@ use super::receive::{SocketId, SocketTable};
 use super::registry::Registry;
 use super::release::{Departure, Purpose};
 use super::reload::PendingReload;
+use super::rx_holdoff::RxHoldoff;
 use super::sources::QuietSources;
 use super::worker::{Report, Request};
 use crate::hooks::Hooks;
@@ -102,21 +103,34 @@ impl Daemon {
         Micros(monotonic_micros().saturating_sub(self.start_us))
     }
 
-    fn next_wakeup(&self) -> Option<Micros> {
-        let routers = self
-            .registry
-            .groups()
-            .filter_map(|g| g.routers.next_deadline());
+    /// What the next wait is for: the earliest deadline, and the earliest time a wake-up takes
+    /// timers along (a Master's advert may go out early to share a wake-up, see
+    /// `Router::acts_from`).
+    fn next_wakeup(&self) -> Wakeup {
+        let mut wakeup = Wakeup::default();
+        for group in self.registry.groups() {
+            wakeup.deadline = earliest(wakeup.deadline, group.routers.next_deadline());
+            wakeup.timers_from = earliest(wakeup.timers_from, group.routers.acts_from());
+        }
         let garps = self
             .registry
             .instances()
             .filter_map(|i| i.serving.as_ref()?.garp.as_ref()?.next())
             .map(|at| Micros(at.saturating_duration_since(self.start).as_micros() as u64));
-        routers.chain(garps).chain(self.departure_deadline()).min()
+        for at in garps.chain(self.departure_deadline()) {
+            wakeup.deadline = earliest(wakeup.deadline, Some(at));
+            wakeup.timers_from = earliest(wakeup.timers_from, Some(at));
+        }
+        wakeup
     }
 
-    fn on_timers(&mut self) {
-        self.auto_priority.on_wake_up(self.timer_lateness);
+    /// `lateness`: how late the earliest deadline was met, when it was (not when the wake-up
+    /// came for a packet and only takes early adverts along).
+    fn on_timers(&mut self, lateness: Option<Duration>) {
+        if let Some(late) = lateness {
+            self.timer_lateness = late;
+            self.auto_priority.on_wake_up(late);
+        }
         let now = self.now();
         let mut due = std::mem::take(&mut self.due_groups);
         due.clear();
@@ -194,17 +208,32 @@ impl Daemon {
 
     /// One wake-up: waits until a socket or the mailbox is readable or the earliest deadline
     /// (or the watchdog's feed) is due, then handles each once, the mailbox first (it carries
-    /// the signals; a flood of adverts must not delay a SIGTERM), the deadlines last. False when
-    /// the loop must stop.
-    fn wake_up(&mut self, mailbox: &Mailbox, ready: &mut ReadyTokens) -> bool {
-        let deadline = self.next_wakeup();
+    /// the signals; a flood of adverts must not delay a SIGTERM), the deadlines last. While the
+    /// sockets rest after a burst (`rx_holdoff.rs`) the wait leaves them out and ends with the
+    /// rest, and every socket is read. False when the loop must stop.
+    fn wake_up(
+        &mut self,
+        mailbox: &Mailbox,
+        holdoff: &mut RxHoldoff,
+        ready: &mut ReadyTokens,
+    ) -> bool {
+        let Wakeup {
+            deadline,
+            timers_from,
+        } = self.next_wakeup();
+        let resting_until = holdoff.resting_until();
         let now = self.clock();
-        let mut timeout = deadline.map(|at| Duration::from_micros(at.0.saturating_sub(now.0)));
+        let mut timeout = earliest(deadline, resting_until)
+            .map(|at| Duration::from_micros(at.0.saturating_sub(now.0)));
         if let Some(watchdog) = &self.watchdog {
             let due = watchdog.until_due();
             timeout = Some(timeout.map_or(due, |t| t.min(due)));
         }
-        if let Err(e) = self.readiness.wait(ready, timeout) {
+        let readiness = match resting_until {
+            Some(_) => holdoff.quiet(),
+            None => &*self.readiness,
+        };
+        if let Err(e) = readiness.wait(ready, timeout) {
             tracing::error!("waiting for events: {e}");
             return false;
         }
@@ -225,22 +254,29 @@ impl Daemon {
         // microseconds, and a deadline passing meanwhile is met by the next wait, which then
         // returns at once.
         let woke = self.clock();
-        for i in 0..ready.len() {
-            let token = ready.token(i);
-            if token == MAILBOX_TOKEN {
-                continue;
-            }
-            self.step_now = Some(woke);
-            self.read_socket(SocketId::from_token(token));
-            self.step_now = None;
-            if !self.running() {
-                return false;
+        self.step_now = Some(woke);
+        let mut packets = 0;
+        if resting_until.is_some() {
+            packets = self.read_every_socket();
+        } else {
+            for i in 0..ready.len() {
+                let token = ready.token(i);
+                if token != MAILBOX_TOKEN {
+                    packets += self.read_socket(SocketId::from_token(token));
+                }
             }
         }
-        if let Some(deadline) = deadline.filter(|&d| woke >= d) {
-            self.timer_lateness = Duration::from_micros(woke.0 - deadline.0);
+        self.step_now = None;
+        if !self.running() {
+            return false;
+        }
+        holdoff.after_wake_up(woke, packets);
+        if timers_from.is_some_and(|from| woke >= from) {
+            let lateness = deadline
+                .filter(|&d| woke >= d)
+                .map(|d| Duration::from_micros(woke.0 - d.0));
             self.step_now = Some(woke);
-            self.on_timers();
+            self.on_timers(lateness);
             self.step_now = None;
         }
         self.running()
@@ -269,9 +305,19 @@ impl Daemon {
             tracing::error!("cannot watch the event loop's eventfd: {e}");
             return 1;
         }
+        let mut holdoff = match RxHoldoff::new(mailbox.fd(), MAILBOX_TOKEN) {
+            Ok(holdoff) => holdoff,
+            Err(e) => {
+                tracing::error!("cannot create the event loop's second epoll set: {e}");
+                return 1;
+            }
+        };
         let forwarder = tokio::spawn(super::mailbox::forward(sources, postman));
         let runtime = tokio::runtime::Handle::current();
-        let looped = tokio::task::spawn_blocking(move || self.run_loop(&mailbox, &runtime)).await;
+        let looped = tokio::task::spawn_blocking(move || {
+            self.run_loop(&mailbox, &mut holdoff, &runtime)
+        })
+        .await;
         forwarder.abort();
         match looped {
             Ok(code) => code,
@@ -283,7 +329,12 @@ impl Daemon {
         }
     }
 
-    fn run_loop(mut self, mailbox: &Mailbox, runtime: &tokio::runtime::Handle) -> i32 {
+    fn run_loop(
+        mut self,
+        mailbox: &Mailbox,
+        holdoff: &mut RxHoldoff,
+        runtime: &tokio::runtime::Handle,
+    ) -> i32 {
         name_this_thread(c"vipd-loop");
         self.auto_priority.enter_loop_thread();
         for group in self.registry.group_ids() {
@@ -291,10 +342,27 @@ impl Daemon {
         }
         super::notify_ready();
         let mut ready = ReadyTokens::new();
-        while self.running() && self.wake_up(mailbox, &mut ready) {}
+        while self.running() && self.wake_up(mailbox, holdoff, &mut ready) {}
         // The loop has stopped, so waiting on the kernel here delays no advert.
         runtime.block_on(self.finish_shutdown());
         0
+    }
+}
+
+/// What [`Daemon::next_wakeup`] found.
+#[derive(Default)]
+struct Wakeup {
+    /// The wait's timeout.
+    deadline: Option<Micros>,
+    /// From when a wake-up handles timers: at or before `deadline`.
+    timers_from: Option<Micros>,
+}
+
+fn earliest(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 

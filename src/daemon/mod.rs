@@ -37,6 +37,7 @@ mod receive;
 mod registry;
 mod release;
 mod reload;
+mod rx_holdoff;
 mod shutdown;
 mod snapshot;
 mod sources;

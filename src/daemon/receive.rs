@@ -79,6 +79,20 @@ impl SocketTable {
             .and_then(|s| s.entry.as_ref())
     }
 
+    /// How many slots [`SocketTable::id_at`] takes (open sockets and free slots).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The open socket in slot `index`, if any.
+    pub fn id_at(&self, index: usize) -> Option<SocketId> {
+        let slot = self.slots.get(index)?;
+        slot.entry.as_ref().map(|_| SocketId {
+            index: index as u32,
+            generation: slot.generation,
+        })
+    }
+
     fn get_mut(&mut self, id: SocketId) -> Option<&mut SocketEntry> {
         self.slots
             .get_mut(id.index as usize)
@@ -253,18 +267,34 @@ impl Daemon {
     /// Reads and handles what `socket`, which the loop's wait found readable, has queued: a
     /// full batch is followed by another read at once (a 100-instance master's burst is four
     /// batches), at most [`READS_PER_WAKE_UP`] of them so other sockets get their turn.
-    pub(super) fn read_socket(&mut self, socket: SocketId) {
+    /// Returns the number of packets read.
+    pub(super) fn read_socket(&mut self, socket: SocketId) -> usize {
+        let mut packets = 0;
         for _ in 0..READS_PER_WAKE_UP {
             let batch = self.batch.get_or_insert_with(RecvBatch::default);
             let Some(result) = self.sockets.recv(socket, batch) else {
-                return;
+                break;
             };
-            let full = matches!(result, Ok(n) if n == RecvBatch::CAPACITY);
+            let read = *result.as_ref().unwrap_or(&0);
+            packets += read;
             self.on_read(socket, result);
-            if !full {
-                return;
+            if read != RecvBatch::CAPACITY {
+                break;
             }
         }
+        packets
+    }
+
+    /// Reads every socket (after the sockets rested, `rx_holdoff.rs`); returns the number of
+    /// packets read.
+    pub(super) fn read_every_socket(&mut self) -> usize {
+        let mut packets = 0;
+        for index in 0..self.sockets.slot_count() {
+            if let Some(socket) = self.sockets.id_at(index) {
+                packets += self.read_socket(socket);
+            }
+        }
+        packets
     }
 
     /// Handles the outcome of one read from `socket`.

@@ -246,13 +246,13 @@ impl Registry {
         self.instances.values_mut()
     }
 
-    /// Appends the groups whose routers have a deadline at or before `now` (no allocation on
-    /// the timer path: the caller keeps `out`).
+    /// Appends the groups whose routers act on a timer by `now` (`SyncGroup::acts_from`; no
+    /// allocation on the timer path: the caller keeps `out`).
     pub fn due_groups(&self, now: vipd_router::Micros, out: &mut Vec<GroupId>) {
         out.extend(
             self.groups
                 .iter()
-                .filter(|(_, _, g)| g.routers.next_deadline().is_some_and(|d| d <= now))
+                .filter(|(_, _, g)| g.routers.acts_from().is_some_and(|d| d <= now))
                 .map(|(index, generation, _)| GroupId { index, generation }),
         );
     }

@@ -10,6 +10,7 @@ use crate::heard::{self, HeardAdvert};
 use crate::time::Micros;
 use crate::timing::{advert_field_to_us, master_down_interval_us, skew_time_us};
 
+mod cadence;
 mod hold;
 mod io;
 
@@ -348,7 +349,7 @@ impl Router {
             self.counters.spurious_timers += 1;
             return;
         };
-        if now < deadline {
+        if self.acts_from().is_some_and(|from| now < from) {
             self.counters.spurious_timers += 1;
             return;
         }
@@ -359,10 +360,7 @@ impl Router {
             }
             State::Master => {
                 self.send_advert(self.effective_priority, out);
-                let interval = self.own_interval_us();
-                // Keep the cadence when we are woken a little late, but never burst to catch up.
-                let next = deadline + interval;
-                self.deadline = Some(if next <= now { now + interval } else { next });
+                self.deadline = Some(self.next_advert_deadline(deadline, now));
             }
             State::Initialize | State::Fault => {
                 self.deadline = None;

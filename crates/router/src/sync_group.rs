@@ -58,6 +58,15 @@ impl SyncGroup {
         self.members.iter().filter_map(Router::next_deadline).min()
     }
 
+    /// The earliest time any member acts on a timer ([`Router::acts_from`]): a wake-up for
+    /// another deadline at or after it takes this group's adverts along.
+    pub fn acts_from(&self) -> Option<Micros> {
+        if let [only] = self.members.as_slice() {
+            return only.acts_from();
+        }
+        self.members.iter().filter_map(Router::acts_from).min()
+    }
+
     /// Starts every member, then lines the group up behind any member that came up as Master
     /// (an address owner does).
     pub fn startup(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
@@ -91,12 +100,11 @@ impl SyncGroup {
         !self.members.is_empty() && self.members.iter().all(Router::is_held)
     }
 
-    /// Delivers [`Input::Timer`] to every member whose deadline has been reached.
+    /// Delivers [`Input::Timer`] to every member that acts on it by `now`
+    /// ([`Router::acts_from`]: its deadline, or a Master's advert a little before).
     pub fn handle_timers(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
         for index in 0..self.members.len() {
-            if self.members[index]
-                .next_deadline()
-                .is_some_and(|d| d <= now)
+            if self.members[index].acts_from().is_some_and(|d| d <= now)
             {
                 self.handle(index, Input::Timer, now, out);
             }

@@ -81,7 +81,8 @@ pub enum Input {
     Shutdown,
     /// A validated advert for our VRID.
     Advert(ReceivedAdvert),
-    /// The caller's clock reached [`Router::next_deadline`]. Early or stale calls are ignored.
+    /// The caller's clock reached [`Router::next_deadline`], or for a Master's advert
+    /// [`Router::acts_from`]. Earlier or stale calls are ignored.
     Timer,
     /// A tracked object ([`crate::TrackedObject`] or [`crate::Track`]) is now up or down.
     TrackedObjectChanged { id: u32, up: bool },
