@@ -314,10 +314,9 @@ impl Daemon {
         };
         let forwarder = tokio::spawn(super::mailbox::forward(sources, postman));
         let runtime = tokio::runtime::Handle::current();
-        let looped = tokio::task::spawn_blocking(move || {
-            self.run_loop(&mailbox, &mut holdoff, &runtime)
-        })
-        .await;
+        let looped =
+            tokio::task::spawn_blocking(move || self.run_loop(&mailbox, &mut holdoff, &runtime))
+                .await;
         forwarder.abort();
         match looped {
             Ok(code) => code,

@@ -61,8 +61,10 @@ impl RxHoldoff {
             }
             return;
         }
-        let in_a_burst =
-            was_resting || self.last_read.is_some_and(|at| now.0.saturating_sub(at.0) <= REST_US);
+        let in_a_burst = was_resting
+            || self
+                .last_read
+                .is_some_and(|at| now.0.saturating_sub(at.0) <= REST_US);
         self.last_read = Some(now);
         self.resting_until = in_a_burst.then_some(Micros(now.0 + REST_US));
     }

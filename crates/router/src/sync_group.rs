@@ -104,8 +104,7 @@ impl SyncGroup {
     /// ([`Router::acts_from`]: its deadline, or a Master's advert a little before).
     pub fn handle_timers(&mut self, now: Micros, out: &mut Vec<MemberAction>) {
         for index in 0..self.members.len() {
-            if self.members[index].acts_from().is_some_and(|d| d <= now)
-            {
+            if self.members[index].acts_from().is_some_and(|d| d <= now) {
                 self.handle(index, Input::Timer, now, out);
             }
         }

@@ -38,7 +38,10 @@ fn a_late_master_keeps_its_cadence_and_never_bursts() {
     let deadline = deadline + INTERVAL;
     let sent = step(&mut router, Input::Timer, deadline + 2 * INTERVAL);
     assert_eq!(sent_priorities(&sent), vec![100]);
-    assert_eq!(router.next_deadline(), Some(Micros(deadline + 3 * INTERVAL)));
+    assert_eq!(
+        router.next_deadline(),
+        Some(Micros(deadline + 3 * INTERVAL))
+    );
 }
 
 #[test]
