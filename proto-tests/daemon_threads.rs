@@ -117,8 +117,13 @@ fn daemon_loop_runs_on_its_own_realtime_thread_waking_once_per_advert() {
 /// The instances' `become_master` and `adverts_received` counters, summed over every instance,
 /// and how many instances are in `state`.
 fn totals(vipd: &VipdProc, state: &str) -> (u64, u64, usize) {
-    let status = vipd.status();
-    let instances = status["instances"].as_array().expect("instances");
+    try_totals(vipd, state).unwrap_or_else(|| panic!("no status: {:?}", vipd.try_status().err()))
+}
+
+/// [`totals`], or None while the daemon does not answer yet.
+fn try_totals(vipd: &VipdProc, state: &str) -> Option<(u64, u64, usize)> {
+    let status = vipd.try_status().ok()?;
+    let instances = status["instances"].as_array()?;
     let sum = |key: &str| {
         instances
             .iter()
@@ -126,7 +131,7 @@ fn totals(vipd: &VipdProc, state: &str) -> (u64, u64, usize) {
             .sum::<u64>()
     };
     let in_state = instances.iter().filter(|i| i["state"] == state).count();
-    (sum("become_master"), sum("adverts_received"), in_state)
+    Some((sum("become_master"), sum("adverts_received"), in_state))
 }
 
 #[test]
@@ -151,8 +156,8 @@ fn daemon_many_instances_share_wake_ups_on_both_sides() {
     let vipd_a = a.start_vipd(&config(150));
     let vipd_b = b.start_vipd(&config(100));
     wait_for(Duration::from_secs(10), "40 Masters on gw-a", || {
-        totals(&vipd_a, "MASTER").2 == usize::from(COUNT)
-            && totals(&vipd_b, "BACKUP").2 == usize::from(COUNT)
+        try_totals(&vipd_a, "MASTER").is_some_and(|t| t.2 == usize::from(COUNT))
+            && try_totals(&vipd_b, "BACKUP").is_some_and(|t| t.2 == usize::from(COUNT))
     });
     // The groups settle within a few intervals.
     std::thread::sleep(Duration::from_secs(1));
