@@ -17,6 +17,7 @@ mod interop_ah;
 mod interop_checksum;
 mod interop_frr;
 mod interop_keepalived;
+mod interop_many;
 mod interop_util;
 mod interop_vmac;
 mod ipv6_dad;

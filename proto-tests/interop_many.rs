@@ -1,0 +1,152 @@
+//! Many instances between vipd and keepalived 2.2.7: vipd's Masters send their adverts in groups,
+//! some up to a quarter interval early (the router's `acts_from`), and a vipd Backup reads each
+//! group's burst at once (`rx_holdoff.rs`). keepalived must keep seeing a live master for every
+//! instance in both directions, and vipd must keep its Backups quiet behind keepalived's Masters.
+
+use std::time::Duration;
+
+use crate::lab::*;
+
+const COUNT: u8 = 20;
+
+fn vipd_many(priority: u8) -> String {
+    let mut yaml = String::from("global_defs: {vrrp_version: 3}\nvrrp_instance:\n");
+    for i in 1..=COUNT {
+        yaml.push_str(&format!(
+            "  VI_{i}: {{interface: eth0, virtual_router_id: {i}, priority: {priority}, \
+             advert_int: 0.1, virtual_ipaddress: [\"198.51.100.{i}/32\"]}}\n"
+        ));
+    }
+    yaml
+}
+
+fn keepalived_many(priority: u8) -> String {
+    let mut conf = String::from("global_defs {\n  router_id many\n  vrrp_version 3\n}\n");
+    for i in 1..=COUNT {
+        conf.push_str(&format!(
+            "vrrp_instance VI_{i} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {i}\n  \
+             priority {priority}\n  advert_int 0.1\n  virtual_ipaddress {{\n    198.51.100.{i}/32\n  }}\n}}\n"
+        ));
+    }
+    conf
+}
+
+/// Instances in `state`, MASTER transitions and adverts heard, summed over vipd's instances;
+/// None while it does not answer.
+fn vipd_totals(vipd: &VipdProc, state: &str) -> Option<(usize, u64, u64)> {
+    let status = vipd.try_status().ok()?;
+    let instances = status["instances"].as_array()?;
+    let sum = |key: &str| {
+        instances
+            .iter()
+            .filter_map(|i| i["counters"][key].as_u64())
+            .sum::<u64>()
+    };
+    let in_state = instances.iter().filter(|i| i["state"] == state).count();
+    Some((in_state, sum("become_master"), sum("adverts_received")))
+}
+
+fn count_in(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+/// Voluntary context switches of vipd's `vipd-loop` thread: its wake-ups.
+fn loop_wake_ups(pid: u32) -> u64 {
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the task list") {
+        let dir = entry.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "vipd-loop" {
+            let status = std::fs::read_to_string(dir.join("status")).expect("status");
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .map(|v| v.trim().parse().unwrap())
+                .expect("voluntary_ctxt_switches");
+        }
+    }
+    panic!("no vipd-loop thread in {pid}");
+}
+
+#[test]
+fn interop_many_vipd_masters_keepalived_backups() {
+    let lab = Lab::new("interop_many_vipd_high");
+    let a = lab.add_node("gw-a");
+    let b = lab.add_node("gw-b");
+    a.add_addr("192.0.2.1/24");
+    b.add_addr("192.0.2.2/24");
+    let vipd = a.start_vipd(&vipd_many(150));
+    wait_for(Duration::from_secs(10), "20 vipd Masters", || {
+        vipd_totals(&vipd, "MASTER").is_some_and(|t| t.0 == usize::from(COUNT))
+    });
+    let keepalived = b.start_keepalived(&keepalived_many(100));
+    wait_for(Duration::from_secs(10), "20 keepalived Backups", || {
+        count_in(&keepalived.log(), "Entering BACKUP STATE") >= usize::from(COUNT)
+    });
+    // The groups settle within a few intervals of the last Master's start.
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, masters_before, _) = vipd_totals(&vipd, "MASTER").unwrap();
+    let woke_before = loop_wake_ups(vipd.pid());
+    std::thread::sleep(Duration::from_secs(3));
+    let woke = loop_wake_ups(vipd.pid()) - woke_before;
+    let (masters_now, masters_after, _) = vipd_totals(&vipd, "MASTER").unwrap();
+    let log = keepalived.log();
+    assert_eq!(
+        count_in(&log, "Entering MASTER STATE"),
+        0,
+        "keepalived took over from vipd's grouped adverts:\n{log}"
+    );
+    assert_eq!(masters_now, usize::from(COUNT), "vipd lost a Master");
+    assert_eq!(masters_after, masters_before, "vipd re-entered Master");
+    // 600 adverts in 3 s; grouped, the sender wakes a few times per interval.
+    assert!(
+        woke <= 200,
+        "vipd's loop woke {woke} times in 3 s: its adverts are not grouped"
+    );
+    for i in 1..=COUNT {
+        let vip = format!("198.51.100.{i}");
+        assert!(a.has_addr("eth0", &vip), "vipd does not hold {vip}");
+        assert!(!b.has_addr("eth0", &vip), "keepalived holds {vip}");
+    }
+}
+
+#[test]
+fn interop_many_keepalived_masters_vipd_backups() {
+    let lab = Lab::new("interop_many_vipd_low");
+    let a = lab.add_node("gw-a");
+    let b = lab.add_node("gw-b");
+    a.add_addr("192.0.2.1/24");
+    b.add_addr("192.0.2.2/24");
+    let keepalived = a.start_keepalived(&keepalived_many(150));
+    wait_for(Duration::from_secs(10), "20 keepalived Masters", || {
+        count_in(&keepalived.log(), "Entering MASTER STATE") >= usize::from(COUNT)
+    });
+    let vipd = b.start_vipd(&vipd_many(100));
+    wait_for(Duration::from_secs(10), "20 vipd Backups", || {
+        vipd_totals(&vipd, "BACKUP").is_some_and(|t| t.0 == usize::from(COUNT))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, masters_before, heard_before) = vipd_totals(&vipd, "BACKUP").unwrap();
+    let backups_before = count_in(&keepalived.log(), "Entering BACKUP STATE");
+    std::thread::sleep(Duration::from_secs(3));
+    let (backups, masters_after, heard_after) = vipd_totals(&vipd, "BACKUP").unwrap();
+    let heard = heard_after - heard_before;
+    assert_eq!(backups, usize::from(COUNT), "a vipd Backup left Backup");
+    assert_eq!(
+        masters_after, masters_before,
+        "vipd took over from keepalived"
+    );
+    assert!(
+        (500..=700).contains(&heard),
+        "vipd heard {heard} of keepalived's ~600 adverts in 3 s"
+    );
+    assert_eq!(
+        count_in(&keepalived.log(), "Entering BACKUP STATE"),
+        backups_before,
+        "a keepalived Master stepped down"
+    );
+    for i in 1..=COUNT {
+        let vip = format!("198.51.100.{i}");
+        assert!(a.has_addr("eth0", &vip), "keepalived does not hold {vip}");
+        assert!(!b.has_addr("eth0", &vip), "vipd holds {vip}");
+    }
+}
