@@ -1,7 +1,7 @@
-//! Many instances between vipd and keepalived 2.2.7: vipd's Masters send their adverts in groups,
+//! Many instances between vipd and keepalived 2.2.7, and FRR 8.4's vrrpd: vipd's Masters send their adverts in groups,
 //! some up to a quarter interval early (the router's `acts_from`), and a vipd Backup reads each
-//! group's burst at once (`rx_holdoff.rs`). keepalived must keep seeing a live master for every
-//! instance in both directions, and vipd must keep its Backups quiet behind keepalived's Masters.
+//! group's burst at once (`rx_holdoff.rs`). the peer must keep seeing a live master for every
+//! instance in both directions, and vipd must keep its Backups quiet behind the peer's Masters.
 
 use std::time::Duration;
 
@@ -10,14 +10,7 @@ use crate::lab::*;
 const COUNT: u8 = 20;
 
 fn vipd_many(priority: u8) -> String {
-    let mut yaml = String::from("global_defs: {vrrp_version: 3}\nvrrp_instance:\n");
-    for i in 1..=COUNT {
-        yaml.push_str(&format!(
-            "  VI_{i}: {{interface: eth0, virtual_router_id: {i}, priority: {priority}, \
-             advert_int: 0.1, virtual_ipaddress: [\"198.51.100.{i}/32\"]}}\n"
-        ));
-    }
-    yaml
+    vipd_many_of(COUNT, priority)
 }
 
 fn keepalived_many(priority: u8) -> String {
@@ -149,4 +142,127 @@ fn interop_many_keepalived_masters_vipd_backups() {
         assert!(a.has_addr("eth0", &vip), "keepalived does not hold {vip}");
         assert!(!b.has_addr("eth0", &vip), "vipd holds {vip}");
     }
+}
+
+const FRR_COUNT: u8 = 8;
+
+/// FRR's vrrpd with VRIDs 1..=FRR_COUNT on eth0, one macvlan each (as `interop_frr.rs`).
+fn start_frr_many(
+    lab: &Lab,
+    node: &Node,
+    priority: u8,
+) -> (crate::interop_util::FrrProc, Vec<String>) {
+    let mut conf = String::from("debug vrrp\ninterface eth0\n");
+    let mut macvlans = Vec::new();
+    for i in 1..=FRR_COUNT {
+        macvlans.push(crate::interop_util::frr_macvlan(
+            node,
+            4,
+            i,
+            &format!("198.51.100.{i}/32"),
+        ));
+        conf.push_str(&format!(
+            " vrrp {i} version 3\n vrrp {i} priority {priority}\n \
+             vrrp {i} advertisement-interval 100\n vrrp {i} ip 198.51.100.{i}\n"
+        ));
+    }
+    (
+        crate::interop_util::start_frr(node, lab, 1, 4, &conf),
+        macvlans,
+    )
+}
+
+/// The IPv4 status ("Master", "Backup", ...) of each of FRR's virtual routers.
+fn frr_statuses(frr: &crate::interop_util::FrrProc) -> Vec<String> {
+    let text = frr.vtysh("show vrrp json");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    json.as_array()
+        .map(|routers| {
+            routers
+                .iter()
+                .filter_map(|r| r["v4"]["status"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn vipd_many_of(count: u8, priority: u8) -> String {
+    let mut yaml = String::from("global_defs: {vrrp_version: 3}\nvrrp_instance:\n");
+    for i in 1..=count {
+        yaml.push_str(&format!(
+            "  VI_{i}: {{interface: eth0, virtual_router_id: {i}, priority: {priority}, \
+             advert_int: 0.1, virtual_ipaddress: [\"198.51.100.{i}/32\"]}}\n"
+        ));
+    }
+    yaml
+}
+
+fn all_are(statuses: &[String], status: &str) -> bool {
+    statuses.len() == usize::from(FRR_COUNT) && statuses.iter().all(|s| s == status)
+}
+
+#[test]
+fn interop_many_vipd_masters_frr_backups() {
+    let lab = Lab::new("interop_many_frr_vipd_high");
+    let a = lab.add_node("gw-a");
+    let b = lab.add_node("gw-b");
+    a.add_addr("192.0.2.1/24");
+    b.add_addr("192.0.2.2/24");
+    let vipd = a.start_vipd(&vipd_many_of(FRR_COUNT, 150));
+    wait_for(Duration::from_secs(10), "8 vipd Masters", || {
+        vipd_totals(&vipd, "MASTER").is_some_and(|t| t.0 == usize::from(FRR_COUNT))
+    });
+    let (frr, macvlans) = start_frr_many(&lab, &b, 100);
+    wait_for(Duration::from_secs(20), "8 FRR Backups", || {
+        all_are(&frr_statuses(&frr), "Backup")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, masters_before, _) = vipd_totals(&vipd, "MASTER").unwrap();
+    for sample in 0..6 {
+        std::thread::sleep(Duration::from_millis(500));
+        let statuses = frr_statuses(&frr);
+        assert!(
+            all_are(&statuses, "Backup"),
+            "sample {sample}: FRR's routers {statuses:?}"
+        );
+        for dev in &macvlans {
+            assert!(
+                !crate::interop_util::link_usable(&b, dev),
+                "sample {sample}: FRR's {dev} is up: FRR took over"
+            );
+        }
+    }
+    let (masters_now, masters_after, _) = vipd_totals(&vipd, "MASTER").unwrap();
+    assert_eq!(masters_now, usize::from(FRR_COUNT), "vipd lost a Master");
+    assert_eq!(masters_after, masters_before, "vipd re-entered Master");
+}
+
+#[test]
+fn interop_many_frr_masters_vipd_backups() {
+    let lab = Lab::new("interop_many_frr_vipd_low");
+    let a = lab.add_node("gw-a");
+    let b = lab.add_node("gw-b");
+    a.add_addr("192.0.2.1/24");
+    b.add_addr("192.0.2.2/24");
+    let (frr, _macvlans) = start_frr_many(&lab, &a, 150);
+    wait_for(Duration::from_secs(20), "8 FRR Masters", || {
+        all_are(&frr_statuses(&frr), "Master")
+    });
+    let vipd = b.start_vipd(&vipd_many_of(FRR_COUNT, 100));
+    wait_for(Duration::from_secs(10), "8 vipd Backups", || {
+        vipd_totals(&vipd, "BACKUP").is_some_and(|t| t.0 == usize::from(FRR_COUNT))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, masters_before, heard_before) = vipd_totals(&vipd, "BACKUP").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let (backups, masters_after, heard_after) = vipd_totals(&vipd, "BACKUP").unwrap();
+    let heard = heard_after - heard_before;
+    assert_eq!(backups, usize::from(FRR_COUNT), "a vipd Backup left Backup");
+    assert_eq!(masters_after, masters_before, "vipd took over from FRR");
+    assert!(
+        (200..=280).contains(&heard),
+        "vipd heard {heard} of FRR's ~240 adverts in 3 s"
+    );
+    let statuses = frr_statuses(&frr);
+    assert!(all_are(&statuses, "Master"), "FRR's routers {statuses:?}");
 }
