@@ -210,7 +210,7 @@ impl Daemon {
     /// (or the watchdog's feed) is due, then handles each once, the mailbox first (it carries
     /// the signals; a flood of adverts must not delay a SIGTERM), the deadlines last. While the
     /// sockets rest after a burst (`rx_holdoff.rs`) the wait leaves them out and ends with the
-    /// rest, and every socket is read. False when the loop must stop.
+    /// rest, and then every socket with something queued is read. False when the loop must stop.
     fn wake_up(
         &mut self,
         mailbox: &Mailbox,
@@ -253,17 +253,22 @@ impl Daemon {
         // One clock read for the sockets and the deadlines of this wake-up: they take
         // microseconds, and a deadline passing meanwhile is met by the next wait, which then
         // returns at once.
+        if resting_until.is_some() {
+            // Which sockets have something queued after their rest (none of them woke the wait):
+            // one look at the whole set, instead of a read of each socket.
+            if let Err(e) = self.readiness.wait(ready, Some(Duration::ZERO)) {
+                tracing::error!("polling the VRRP sockets: {e}");
+                return false;
+            }
+        }
         let woke = self.clock();
         self.step_now = Some(woke);
         let mut packets = 0;
-        if resting_until.is_some() {
-            packets = self.read_every_socket();
-        } else {
-            for i in 0..ready.len() {
-                let token = ready.token(i);
-                if token != MAILBOX_TOKEN {
-                    packets += self.read_socket(SocketId::from_token(token));
-                }
+        for i in 0..ready.len() {
+            let token = ready.token(i);
+            // Handled above, or (after a rest) at the next wake-up.
+            if token != MAILBOX_TOKEN {
+                packets += self.read_socket(SocketId::from_token(token));
             }
         }
         self.step_now = None;

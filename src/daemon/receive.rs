@@ -79,20 +79,6 @@ impl SocketTable {
             .and_then(|s| s.entry.as_ref())
     }
 
-    /// How many slots [`SocketTable::id_at`] takes (open sockets and free slots).
-    pub fn slot_count(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// The open socket in slot `index`, if any.
-    pub fn id_at(&self, index: usize) -> Option<SocketId> {
-        let slot = self.slots.get(index)?;
-        slot.entry.as_ref().map(|_| SocketId {
-            index: index as u32,
-            generation: slot.generation,
-        })
-    }
-
     fn get_mut(&mut self, id: SocketId) -> Option<&mut SocketEntry> {
         self.slots
             .get_mut(id.index as usize)
@@ -280,18 +266,6 @@ impl Daemon {
             self.on_read(socket, result);
             if read != RecvBatch::CAPACITY {
                 break;
-            }
-        }
-        packets
-    }
-
-    /// Reads every socket (after the sockets rested, `rx_holdoff.rs`); returns the number of
-    /// packets read.
-    pub(super) fn read_every_socket(&mut self) -> usize {
-        let mut packets = 0;
-        for index in 0..self.sockets.slot_count() {
-            if let Some(socket) = self.sockets.id_at(index) {
-                packets += self.read_socket(socket);
             }
         }
         packets

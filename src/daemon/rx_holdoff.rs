@@ -5,8 +5,8 @@
 //! is read as soon as it arrives.
 //!
 //! While the sockets rest the loop waits on a set of its own that holds only the mailbox, with
-//! the rest's end as a deadline, and it reads every socket before it acts on any timer: a down
-//! timer never fires over an advert that is already queued.
+//! the rest's end as a deadline; whatever wakes it, it then reads every socket with something
+//! queued before it acts on any timer: a down timer never fires over an advert already queued.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -41,7 +41,7 @@ impl RxHoldoff {
     }
 
     /// Until when the sockets rest, if they do: the next wait is on [`RxHoldoff::quiet`] and ends
-    /// by then, and the wake-up reads every socket.
+    /// by then, and the wake-up then reads every socket with something queued.
     pub(super) fn resting_until(&self) -> Option<Micros> {
         self.resting_until
     }
