@@ -1,5 +1,6 @@
 //! Shared helpers of the `daemon_*` lab tests: config snippets, the "exactly one master" check
-//! over status JSON and interface addresses, status counters, and pcap packet counting.
+//! over status JSON and interface addresses, status counters, the event loop's wake-ups, and pcap
+//! packet counting.
 
 use crate::lab::*;
 use std::time::{Duration, Instant};
@@ -246,4 +247,60 @@ pub fn start_immediate_capture(
         || proc.log().contains("listening on"),
     );
     ImmediateCapture { proc, path }
+}
+
+/// `count` VRRPv3 instances `VI_1`.. on eth0 (VRIDs 1.., advert_int 0.1), one /32 VIP each from
+/// 198.51.100.0/24.
+pub fn many_instances_yaml(count: u8, priority: u8) -> String {
+    let mut yaml = String::from("global_defs: {vrrp_version: 3}\nvrrp_instance:\n");
+    for i in 1..=count {
+        yaml.push_str(&format!(
+            "  VI_{i}: {{interface: eth0, virtual_router_id: {i}, priority: {priority}, \
+             advert_int: 0.1, virtual_ipaddress: [\"198.51.100.{i}/32\"]}}\n"
+        ));
+    }
+    yaml
+}
+
+/// Summed over every instance of one daemon, from its status.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceTotals {
+    /// Instances in the state asked about.
+    pub in_state: usize,
+    pub become_master: u64,
+    pub adverts_received: u64,
+}
+
+/// [`InstanceTotals`] with `state` counted; None while the daemon does not answer.
+pub fn instance_totals(vipd: &VipdProc, state: &str) -> Option<InstanceTotals> {
+    let status = vipd.try_status().ok()?;
+    let instances = status["instances"].as_array()?;
+    let sum = |key: &str| {
+        instances
+            .iter()
+            .filter_map(|i| i["counters"][key].as_u64())
+            .sum::<u64>()
+    };
+    Some(InstanceTotals {
+        in_state: instances.iter().filter(|i| i["state"] == state).count(),
+        become_master: sum("become_master"),
+        adverts_received: sum("adverts_received"),
+    })
+}
+
+/// Voluntary context switches of the `vipd-loop` thread of process `pid`: its wake-ups.
+pub fn loop_wake_ups(pid: u32) -> u64 {
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the task list") {
+        let dir = entry.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "vipd-loop" {
+            let status = std::fs::read_to_string(dir.join("status")).expect("status");
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .map(|v| v.trim().parse().unwrap())
+                .expect("voluntary_ctxt_switches");
+        }
+    }
+    panic!("no vipd-loop thread in {pid}");
 }

@@ -114,26 +114,6 @@ fn daemon_loop_runs_on_its_own_realtime_thread_waking_once_per_advert() {
     assert_sole_master(&pair(&a, &vipd_a, &b, &vipd_b), 0, "192.0.2.100/24");
 }
 
-/// The instances' `become_master` and `adverts_received` counters, summed over every instance,
-/// and how many instances are in `state`.
-fn totals(vipd: &VipdProc, state: &str) -> (u64, u64, usize) {
-    try_totals(vipd, state).unwrap_or_else(|| panic!("no status: {:?}", vipd.try_status().err()))
-}
-
-/// [`totals`], or None while the daemon does not answer yet.
-fn try_totals(vipd: &VipdProc, state: &str) -> Option<(u64, u64, usize)> {
-    let status = vipd.try_status().ok()?;
-    let instances = status["instances"].as_array()?;
-    let sum = |key: &str| {
-        instances
-            .iter()
-            .map(|i| i["counters"][key].as_u64().expect(key))
-            .sum::<u64>()
-    };
-    let in_state = instances.iter().filter(|i| i["state"] == state).count();
-    Some((sum("become_master"), sum("adverts_received"), in_state))
-}
-
 #[test]
 fn daemon_many_instances_share_wake_ups_on_both_sides() {
     // 40 instances that become Master at scattered times (each after its own down timer): the
@@ -143,43 +123,21 @@ fn daemon_many_instances_share_wake_ups_on_both_sides() {
     const COUNT: u8 = 40;
     let lab = Lab::new("daemon_shared_wake");
     let (a, b) = two_gateways(&lab);
-    let config = |priority: u8| {
-        let mut yaml = String::from("global_defs: {vrrp_version: 3}\nvrrp_instance:\n");
-        for i in 1..=COUNT {
-            yaml.push_str(&format!(
-                "  VI_{i}: {{interface: eth0, virtual_router_id: {i}, priority: {priority}, \
-                 advert_int: 0.1, virtual_ipaddress: [\"198.51.100.{i}/32\"]}}\n"
-            ));
-        }
-        yaml
-    };
-    let vipd_a = a.start_vipd(&config(150));
-    let vipd_b = b.start_vipd(&config(100));
+    let vipd_a = a.start_vipd(&many_instances_yaml(COUNT, 150));
+    let vipd_b = b.start_vipd(&many_instances_yaml(COUNT, 100));
     wait_for(Duration::from_secs(10), "40 Masters on gw-a", || {
-        try_totals(&vipd_a, "MASTER").is_some_and(|t| t.2 == usize::from(COUNT))
-            && try_totals(&vipd_b, "BACKUP").is_some_and(|t| t.2 == usize::from(COUNT))
+        instance_totals(&vipd_a, "MASTER").is_some_and(|t| t.in_state == usize::from(COUNT))
+            && instance_totals(&vipd_b, "BACKUP").is_some_and(|t| t.in_state == usize::from(COUNT))
     });
     // The groups settle within a few intervals.
     std::thread::sleep(Duration::from_secs(1));
-    let loop_of = |vipd: &VipdProc| {
-        threads(vipd.pid())
-            .into_iter()
-            .find(|(_, t)| t.comm == "vipd-loop")
-            .map(|(tid, _)| tid)
-            .expect("a vipd-loop thread")
-    };
-    let (loop_a, loop_b) = (loop_of(&vipd_a), loop_of(&vipd_b));
-    let (masters_before, _, _) = totals(&vipd_b, "MASTER");
-    let (_, heard_before, _) = totals(&vipd_b, "BACKUP");
-    let (woke_a, woke_b) = (
-        switches(vipd_a.pid(), loop_a),
-        switches(vipd_b.pid(), loop_b),
-    );
+    let before = instance_totals(&vipd_b, "BACKUP").expect("gw-b's status");
+    let (woke_a, woke_b) = (loop_wake_ups(vipd_a.pid()), loop_wake_ups(vipd_b.pid()));
     std::thread::sleep(Duration::from_secs(2));
-    let woke_a = switches(vipd_a.pid(), loop_a) - woke_a;
-    let woke_b = switches(vipd_b.pid(), loop_b) - woke_b;
-    let (masters_after, heard_after, backups) = totals(&vipd_b, "BACKUP");
-    let heard = heard_after - heard_before;
+    let woke_a = loop_wake_ups(vipd_a.pid()) - woke_a;
+    let woke_b = loop_wake_ups(vipd_b.pid()) - woke_b;
+    let after = instance_totals(&vipd_b, "BACKUP").expect("gw-b's status");
+    let heard = after.adverts_received - before.adverts_received;
     eprintln!(
         "in 2 s: gw-b heard {heard} adverts; gw-a's loop woke {woke_a} times, gw-b's {woke_b}"
     );
@@ -188,8 +146,11 @@ fn daemon_many_instances_share_wake_ups_on_both_sides() {
         (700..=900).contains(&heard),
         "gw-b heard {heard} adverts in 2 s"
     );
-    assert_eq!(backups, usize::from(COUNT), "gw-b left Backup");
-    assert_eq!(masters_after, masters_before, "gw-b took over meanwhile");
+    assert_eq!(after.in_state, usize::from(COUNT), "gw-b left Backup");
+    assert_eq!(
+        after.become_master, before.become_master,
+        "gw-b took over meanwhile"
+    );
     // At most four groups an interval: 80 wake-ups of the sender in 2 s; the reader two or
     // three per group. One per advert would be 800.
     assert!(

@@ -1,17 +1,15 @@
-//! Many instances between vipd and keepalived 2.2.7, and FRR 8.4's vrrpd: vipd's Masters send their adverts in groups,
-//! some up to a quarter interval early (the router's `acts_from`), and a vipd Backup reads each
-//! group's burst at once (`rx_holdoff.rs`). the peer must keep seeing a live master for every
-//! instance in both directions, and vipd must keep its Backups quiet behind the peer's Masters.
+//! Many instances between vipd and keepalived 2.2.7, and between vipd and FRR 8.4's vrrpd.
+//! vipd's Masters send their adverts in groups, some up to a quarter interval early (the router's
+//! `acts_from`), and a vipd Backup reads each group's burst at once (`rx_holdoff.rs`). The peer
+//! must keep seeing a live master for every instance in both directions, and vipd must keep its
+//! Backups quiet behind the peer's Masters.
 
 use std::time::Duration;
 
+use crate::daemon_support::{instance_totals, loop_wake_ups, many_instances_yaml, two_gateways};
 use crate::lab::*;
 
 const COUNT: u8 = 20;
-
-fn vipd_many(priority: u8) -> String {
-    vipd_many_of(COUNT, priority)
-}
 
 fn keepalived_many(priority: u8) -> String {
     let mut conf = String::from("global_defs {\n  router_id many\n  vrrp_version 3\n}\n");
@@ -24,52 +22,23 @@ fn keepalived_many(priority: u8) -> String {
     conf
 }
 
-/// Instances in `state`, MASTER transitions and adverts heard, summed over vipd's instances;
-/// None while it does not answer.
-fn vipd_totals(vipd: &VipdProc, state: &str) -> Option<(usize, u64, u64)> {
-    let status = vipd.try_status().ok()?;
-    let instances = status["instances"].as_array()?;
-    let sum = |key: &str| {
-        instances
-            .iter()
-            .filter_map(|i| i["counters"][key].as_u64())
-            .sum::<u64>()
-    };
-    let in_state = instances.iter().filter(|i| i["state"] == state).count();
-    Some((in_state, sum("become_master"), sum("adverts_received")))
+/// Instances in `state`, MASTER transitions and adverts heard, over vipd's instances.
+fn totals(vipd: &VipdProc, state: &str) -> (usize, u64, u64) {
+    let t = instance_totals(vipd, state).expect("vipd's status");
+    (t.in_state, t.become_master, t.adverts_received)
 }
 
 fn count_in(log: &str, needle: &str) -> usize {
     log.lines().filter(|l| l.contains(needle)).count()
 }
 
-/// Voluntary context switches of vipd's `vipd-loop` thread: its wake-ups.
-fn loop_wake_ups(pid: u32) -> u64 {
-    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the task list") {
-        let dir = entry.unwrap().path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim() == "vipd-loop" {
-            let status = std::fs::read_to_string(dir.join("status")).expect("status");
-            return status
-                .lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .map(|v| v.trim().parse().unwrap())
-                .expect("voluntary_ctxt_switches");
-        }
-    }
-    panic!("no vipd-loop thread in {pid}");
-}
-
 #[test]
 fn interop_many_vipd_masters_keepalived_backups() {
     let lab = Lab::new("interop_many_vipd_high");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
-    let vipd = a.start_vipd(&vipd_many(150));
+    let (a, b) = two_gateways(&lab);
+    let vipd = a.start_vipd(&many_instances_yaml(COUNT, 150));
     wait_for(Duration::from_secs(10), "20 vipd Masters", || {
-        vipd_totals(&vipd, "MASTER").is_some_and(|t| t.0 == usize::from(COUNT))
+        instance_totals(&vipd, "MASTER").is_some_and(|t| t.in_state == usize::from(COUNT))
     });
     let keepalived = b.start_keepalived(&keepalived_many(100));
     wait_for(Duration::from_secs(10), "20 keepalived Backups", || {
@@ -77,11 +46,11 @@ fn interop_many_vipd_masters_keepalived_backups() {
     });
     // The groups settle within a few intervals of the last Master's start.
     std::thread::sleep(Duration::from_secs(1));
-    let (_, masters_before, _) = vipd_totals(&vipd, "MASTER").unwrap();
+    let (_, masters_before, _) = totals(&vipd, "MASTER");
     let woke_before = loop_wake_ups(vipd.pid());
     std::thread::sleep(Duration::from_secs(3));
     let woke = loop_wake_ups(vipd.pid()) - woke_before;
-    let (masters_now, masters_after, _) = vipd_totals(&vipd, "MASTER").unwrap();
+    let (masters_now, masters_after, _) = totals(&vipd, "MASTER");
     let log = keepalived.log();
     assert_eq!(
         count_in(&log, "Entering MASTER STATE"),
@@ -105,23 +74,20 @@ fn interop_many_vipd_masters_keepalived_backups() {
 #[test]
 fn interop_many_keepalived_masters_vipd_backups() {
     let lab = Lab::new("interop_many_vipd_low");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let keepalived = a.start_keepalived(&keepalived_many(150));
     wait_for(Duration::from_secs(10), "20 keepalived Masters", || {
         count_in(&keepalived.log(), "Entering MASTER STATE") >= usize::from(COUNT)
     });
-    let vipd = b.start_vipd(&vipd_many(100));
+    let vipd = b.start_vipd(&many_instances_yaml(COUNT, 100));
     wait_for(Duration::from_secs(10), "20 vipd Backups", || {
-        vipd_totals(&vipd, "BACKUP").is_some_and(|t| t.0 == usize::from(COUNT))
+        instance_totals(&vipd, "BACKUP").is_some_and(|t| t.in_state == usize::from(COUNT))
     });
     std::thread::sleep(Duration::from_millis(500));
-    let (_, masters_before, heard_before) = vipd_totals(&vipd, "BACKUP").unwrap();
+    let (_, masters_before, heard_before) = totals(&vipd, "BACKUP");
     let backups_before = count_in(&keepalived.log(), "Entering BACKUP STATE");
     std::thread::sleep(Duration::from_secs(3));
-    let (backups, masters_after, heard_after) = vipd_totals(&vipd, "BACKUP").unwrap();
+    let (backups, masters_after, heard_after) = totals(&vipd, "BACKUP");
     let heard = heard_after - heard_before;
     assert_eq!(backups, usize::from(COUNT), "a vipd Backup left Backup");
     assert_eq!(
@@ -186,17 +152,6 @@ fn frr_statuses(frr: &crate::interop_util::FrrProc) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn vipd_many_of(count: u8, priority: u8) -> String {
-    let mut yaml = String::from("global_defs: {vrrp_version: 3}\nvrrp_instance:\n");
-    for i in 1..=count {
-        yaml.push_str(&format!(
-            "  VI_{i}: {{interface: eth0, virtual_router_id: {i}, priority: {priority}, \
-             advert_int: 0.1, virtual_ipaddress: [\"198.51.100.{i}/32\"]}}\n"
-        ));
-    }
-    yaml
-}
-
 fn all_are(statuses: &[String], status: &str) -> bool {
     statuses.len() == usize::from(FRR_COUNT) && statuses.iter().all(|s| s == status)
 }
@@ -204,20 +159,17 @@ fn all_are(statuses: &[String], status: &str) -> bool {
 #[test]
 fn interop_many_vipd_masters_frr_backups() {
     let lab = Lab::new("interop_many_frr_vipd_high");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
-    let vipd = a.start_vipd(&vipd_many_of(FRR_COUNT, 150));
+    let (a, b) = two_gateways(&lab);
+    let vipd = a.start_vipd(&many_instances_yaml(FRR_COUNT, 150));
     wait_for(Duration::from_secs(10), "8 vipd Masters", || {
-        vipd_totals(&vipd, "MASTER").is_some_and(|t| t.0 == usize::from(FRR_COUNT))
+        instance_totals(&vipd, "MASTER").is_some_and(|t| t.in_state == usize::from(FRR_COUNT))
     });
     let (frr, macvlans) = start_frr_many(&lab, &b, 100);
     wait_for(Duration::from_secs(20), "8 FRR Backups", || {
         all_are(&frr_statuses(&frr), "Backup")
     });
     std::thread::sleep(Duration::from_secs(1));
-    let (_, masters_before, _) = vipd_totals(&vipd, "MASTER").unwrap();
+    let (_, masters_before, _) = totals(&vipd, "MASTER");
     for sample in 0..6 {
         std::thread::sleep(Duration::from_millis(500));
         let statuses = frr_statuses(&frr);
@@ -232,7 +184,7 @@ fn interop_many_vipd_masters_frr_backups() {
             );
         }
     }
-    let (masters_now, masters_after, _) = vipd_totals(&vipd, "MASTER").unwrap();
+    let (masters_now, masters_after, _) = totals(&vipd, "MASTER");
     assert_eq!(masters_now, usize::from(FRR_COUNT), "vipd lost a Master");
     assert_eq!(masters_after, masters_before, "vipd re-entered Master");
 }
@@ -240,22 +192,19 @@ fn interop_many_vipd_masters_frr_backups() {
 #[test]
 fn interop_many_frr_masters_vipd_backups() {
     let lab = Lab::new("interop_many_frr_vipd_low");
-    let a = lab.add_node("gw-a");
-    let b = lab.add_node("gw-b");
-    a.add_addr("192.0.2.1/24");
-    b.add_addr("192.0.2.2/24");
+    let (a, b) = two_gateways(&lab);
     let (frr, _macvlans) = start_frr_many(&lab, &a, 150);
     wait_for(Duration::from_secs(20), "8 FRR Masters", || {
         all_are(&frr_statuses(&frr), "Master")
     });
-    let vipd = b.start_vipd(&vipd_many_of(FRR_COUNT, 100));
+    let vipd = b.start_vipd(&many_instances_yaml(FRR_COUNT, 100));
     wait_for(Duration::from_secs(10), "8 vipd Backups", || {
-        vipd_totals(&vipd, "BACKUP").is_some_and(|t| t.0 == usize::from(FRR_COUNT))
+        instance_totals(&vipd, "BACKUP").is_some_and(|t| t.in_state == usize::from(FRR_COUNT))
     });
     std::thread::sleep(Duration::from_millis(500));
-    let (_, masters_before, heard_before) = vipd_totals(&vipd, "BACKUP").unwrap();
+    let (_, masters_before, heard_before) = totals(&vipd, "BACKUP");
     std::thread::sleep(Duration::from_secs(3));
-    let (backups, masters_after, heard_after) = vipd_totals(&vipd, "BACKUP").unwrap();
+    let (backups, masters_after, heard_after) = totals(&vipd, "BACKUP");
     let heard = heard_after - heard_before;
     assert_eq!(backups, usize::from(FRR_COUNT), "a vipd Backup left Backup");
     assert_eq!(masters_after, masters_before, "vipd took over from FRR");
