@@ -11,8 +11,9 @@
 #
 # How: a vipd pair (100 instances at advert_int 0.1, a vrrp_script /bin/true every 1 s tracked by
 # every instance, the metrics listener scraped) runs under callgrind in a namespace lab; counters
-# are dumped at READY=1 (sd_notify, received on a socket of this script's), after convergence
-# (+3 s) and after STEADY seconds with scrapes. The order: functions of the steady dump, then those
+# are dumped when start-up ends (callgrind's --dump-before the start-up release; READY=1, sent
+# just before, is awaited on a socket of this script's), after convergence (+3 s) and after STEADY
+# seconds with scrapes. The order: functions of the steady dump, then those
 # only the post-start dump ran (transitions, first adverts). Symbol names are mangled, as the
 # linker sees them; they hold across code changes that keep a function's name and crate versions,
 # and a toolchain or dependency upgrade changes them: then regenerate (the footprint bench prints
@@ -75,6 +76,7 @@ READY
     wait_cond 50 test -S "$WORK/$side.notify" || die "no notify socket"
     NOTIFY_SOCKET=$WORK/$side.notify VIPD_LOG=warn bg "$netns" "$WORK/$side.log" \
         valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/cg-$side.%p" \
+        --dump-before='*startup_code*release_startup_code_logged*' \
         "$VIPD" run -c "$WORK/$side.conf" --runtime-dir "$WORK/$side.run"
     PID_OF[$side]=$BG_PID
 done
@@ -83,8 +85,7 @@ done
 dump_counters() { callgrind_control -d "${PID_OF[a]}" >/dev/null 2>&1; callgrind_control -d "${PID_OF[b]}" >/dev/null 2>&1; }
 for side in a b; do
     wait_cond 3000 test -e "$WORK/$side.ready" || die "gw-$side never sent READY=1 (see $WORK/$side.log)"
-    callgrind_control -d "${PID_OF[$side]}" >/dev/null 2>&1
-    log "gw-$side ready: start-up dumped"
+    log "gw-$side ready"
 done
 vip_count() { ip -n "$1" -4 -o addr show dev eth0 | awk '$4 ~ /^198\.51\.100\./' | wc -l; }
 wait_cond 1200 eval '[[ $(vip_count "$GA") -eq $COUNT && $(vip_count "$GB") -eq 0 ]]' ||
