@@ -15,7 +15,13 @@
 #                       one check, a vrrp_script running /bin/true every 1 s that every instance
 #                       tracks, and vipd keeps its metrics listener on (its default) and is
 #                       scraped (GET /metrics) N times before the window (--footprint-scrapes N,
-#                       default 10); --footprint-check none leaves the check out.
+#                       default 10); --footprint-check none leaves the check out. Before each
+#                       run both binaries (vipd's and keepalived's) leave the page cache
+#                       (POSIX_FADV_DONTNEED; pages some process maps stay): fault-around maps
+#                       whatever of the file is cached around each fault, so a binary just copied
+#                       or built (all of it cached, as written) measured ~0.2 MiB more than the
+#                       same file read back from disk; each run starts from the disk, as at boot
+#                       (BENCH_PAGE_CACHE=warm instead reads both files whole before each run).
 #   scale               the largest instance count at advert_int 0.01 that runs a window with no
 #                       spurious MASTER transition after convergence (ladder stops at a failure).
 #
@@ -32,7 +38,10 @@
 # binary, no build), --only LIST (comma list of failover,handover,maintenance,footprint,scale), --keep (keep
 # the work dir with configs and logs), --out FILE (also write the table there).
 # Diagnostic knobs (environment): BENCH_QUIET_VIPD_LOG (vipd's log level in the footprint and scale
-# runs, default warn), BENCH_GLOBAL_DEFS="key value;key value" (extra global_defs for both daemons).
+# runs, default warn), BENCH_GLOBAL_DEFS="key value;key value" (extra global_defs for both daemons),
+# BENCH_PAGE_CACHE=cold|warm (the footprint's binaries evicted from the page cache, the default, or
+# read whole into it before each run), BENCH_SMAPS=1 (the footprint saves /proc/PID/smaps of each daemon process at the window's end in
+# the work dir, as TAG-a.PID.smaps; use with --keep).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -349,9 +358,37 @@ scrape_metrics() {
     grep -q '^200 ' "$WORK/$tag.scrapes" 2>/dev/null || log "  $tag: no /metrics scrape succeeded (see $WORK/$tag.scrapes)"
 }
 
+# save_smaps NETNS TAG: every process's /proc/PID/smaps, as $WORK/TAG.PID.smaps (a diagnostic).
+save_smaps() {
+    local pid
+    for pid in $(ip netns pids "$1" 2>/dev/null); do
+        cat "/proc/$pid/smaps" >"$WORK/$2.$pid.smaps" 2>/dev/null || true
+    done
+}
+
+# set_page_cache FILE…: drops the files' cached pages that no process maps (see the header), or
+# with BENCH_PAGE_CACHE=warm reads them whole into the page cache.
+set_page_cache() {
+    if [[ ${BENCH_PAGE_CACHE:-cold} == warm ]]; then
+        cat "$@" >/dev/null
+        return
+    fi
+    python3 - "$@" <<'EVICT'
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)  # a binary just built may still be dirty, and dirty pages stay
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+EVICT
+}
+
 footprint_run() {
     local daemon=$1 count=$2 tag="$1-fp-$2" check=0
     [[ $FOOTPRINT_CHECK == script ]] && check=1
+    set_page_cache "$VIPD" "$(command -v keepalived)"
     lab_up
     BENCH_CHECK=$check write_conf "$daemon" "$WORK/$tag-a.conf" gw-a $MASTER_PRIORITY $ADVERT "$count"
     BENCH_CHECK=$check write_conf "$daemon" "$WORK/$tag-b.conf" gw-b $BACKUP_PRIORITY $ADVERT "$count"
@@ -366,6 +403,7 @@ footprint_run() {
     sleep 2
     if [[ $daemon == vipd ]]; then scrape_metrics "$GA" "$tag-a"; scrape_metrics "$GB" "$tag-b"; fi
     measure_window "$FOOTPRINT_SECS"
+    [[ ${BENCH_SMAPS:-0} -eq 1 ]] && save_smaps "$GA" "$tag-a" && save_smaps "$GB" "$tag-b"
     log "  $daemon $count instance(s): master CPU $CPU_A% (schedstat $RUN_A%, $WAKE_A wake-ups/s) RSS $RSS_A KiB PSS $PSS_A KiB ($NPROC_A procs); backup CPU $CPU_B% (schedstat $RUN_B%, $WAKE_B wake-ups/s) RSS $RSS_B KiB PSS $PSS_B KiB ($NPROC_B procs)"
     record "cpu_master_$count" "$daemon" "$CPU_A"; record "cpu_backup_$count" "$daemon" "$CPU_B"
     record "run_master_$count" "$daemon" "$RUN_A"; record "run_backup_$count" "$daemon" "$RUN_B"
@@ -489,6 +527,29 @@ FOOTPRINT_METRICS="vipd's metrics listener on (default), scraped $FOOTPRINT_SCRA
 FOOTPRINT_SETUP="no check; $FOOTPRINT_METRICS"
 [[ $FOOTPRINT_CHECK == script ]] &&
     FOOTPRINT_SETUP="one vrrp_script ($FOOTPRINT_SCRIPT every 1 s, weight 0) tracked by every instance, for both; $FOOTPRINT_METRICS"
+# code_order_note: how many of link/steady-state.order's symbols the binary has and the span of
+# text they take (build.rs has lld place them first, ~0.6 MB; in the compiler's order they spread
+# over the whole text). A toolchain or dependency upgrade renames them: regenerate with
+# proto-tests/code_order.sh.
+code_order_note() {
+    local order=link/steady-state.order
+    [[ -f $order ]] || { echo "no $order"; return; }
+    nm -S --defined-only "$VIPD" 2>/dev/null | python3 -c '
+import sys
+wanted = [l.strip() for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")]
+syms = {}
+for line in sys.stdin:
+    w = line.split()
+    if len(w) == 4:
+        syms[w[3]] = (int(w[0], 16), int(w[1], 16))
+found = [syms[n] for n in wanted if n in syms]
+span = (max(a + s for a, s in found) - min(a for a, s in found)) // 1024 if found else 0
+print(f"{len(found)} of {len(wanted)} symbols of {sys.argv[1]} in the binary, spanning {span} KiB of text")
+' "$order"
+}
+[[ ${BENCH_PAGE_CACHE:-cold} == cold || ${BENCH_PAGE_CACHE:-cold} == warm ]] ||
+    die "BENCH_PAGE_CACHE takes cold or warm, not $BENCH_PAGE_CACHE"
+FOOTPRINT_SETUP="$FOOTPRINT_SETUP; binaries' page cache ${BENCH_PAGE_CACHE:-cold} before each run; code order: $(code_order_note)"
 if wants footprint; then
     log "== footprint over ${FOOTPRINT_SECS}s (VIPD_LOG=warn; keepalived without --log-detail; $FOOTPRINT_SETUP)"
     for count in 1 100; do

@@ -345,6 +345,7 @@ impl Daemon {
             self.start_group(group);
         }
         super::notify_ready();
+        crate::system::startup_code::release_startup_code_logged("start-up");
         let mut ready = ReadyTokens::new();
         while self.running() && self.wake_up(mailbox, holdoff, &mut ready) {}
         // The loop has stopped, so waiting on the kernel here delays no advert.

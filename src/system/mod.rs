@@ -12,6 +12,7 @@ pub mod nft;
 pub mod readiness;
 pub mod realtime;
 pub mod socket;
+pub mod startup_code;
 pub mod sysctl;
 #[cfg(test)]
 pub mod testns;

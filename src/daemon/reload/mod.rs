@@ -268,6 +268,8 @@ impl Daemon {
             tracing::info!("reload: {change}");
         }
         tracing::info!("reload: {} applied", self.config_source.path.display());
+        // The reload ran the configuration reader again: its pages go back as at start-up.
+        crate::system::startup_code::release_startup_code_logged("reload");
         self.last_reload = Some(pending.report.clone());
         for reply in pending.replies {
             let _ = reply.send(pending.report.clone());
