@@ -3,20 +3,11 @@
 //! follow and fault-settling steps, and these tests hold it to the router's own behaviour.
 
 use vipd_router::{
-    Action, Input, MemberAction, Micros, ReceivedAdvert, Router, RouterConfig, State, SyncGroup,
-    TrackedObject,
+    Action, Input, MemberAction, Micros, Router, RouterConfig, State, SyncGroup, TrackedObject,
 };
 
 mod common;
 use common::*;
-
-fn advert(src: &str, priority: u8) -> Input {
-    Input::Advert(ReceivedAdvert {
-        src: ip(src),
-        priority,
-        max_adver_int: 100,
-    })
-}
 
 /// A router with a weight-0 tracked object (id 1) and a weighted one (id 2, -60).
 fn tracked_config(priority: u8) -> RouterConfig {

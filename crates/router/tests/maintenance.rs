@@ -2,18 +2,10 @@
 //! priority-0 advert and stays out of the election, a held Backup never takes over, and the
 //! usual preempt rules decide what happens when the hold ends.
 
-use vipd_router::{Action, Input, Micros, Reason, ReceivedAdvert, Router, State, SyncGroup};
+use vipd_router::{Action, Input, Micros, Reason, Router, State, SyncGroup};
 
 mod common;
 use common::*;
-
-fn advert(src: &str, priority: u8) -> Input {
-    Input::Advert(ReceivedAdvert {
-        src: ip(src),
-        priority,
-        max_adver_int: 100,
-    })
-}
 
 fn backup(priority: u8, preempt: bool) -> Router {
     let mut config = config(priority);

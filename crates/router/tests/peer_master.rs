@@ -1,18 +1,10 @@
 //! Who the router says is master now ([`Router::peer_master`]) and what it last heard
 //! ([`Router::last_heard`]), in virtual time: the data behind `vipd status`'s "master now" line.
 
-use vipd_router::{HeardAdvert, Input, Micros, ReceivedAdvert, Router, State};
+use vipd_router::{HeardAdvert, Input, Micros, Router, State};
 
 mod common;
 use common::*;
-
-fn advert(src: &str, priority: u8) -> Input {
-    Input::Advert(ReceivedAdvert {
-        src: ip(src),
-        priority,
-        max_adver_int: 100,
-    })
-}
 
 fn backup(priority: u8) -> Router {
     let mut router = Router::new(config(priority)).expect("valid config");

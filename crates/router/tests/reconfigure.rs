@@ -3,20 +3,12 @@
 //! heard) and how the RFC rules then settle a changed priority. Nothing sleeps.
 
 use vipd_router::{
-    Action, ConfigError, Input, Micros, Reason, ReceivedAdvert, Router, RouterConfig, State,
-    SyncGroup, TrackedObject, Version,
+    Action, ConfigError, Input, Micros, Reason, Router, RouterConfig, State, SyncGroup,
+    TrackedObject, Version,
 };
 
 mod common;
 use common::*;
-
-fn advert(src: &str, priority: u8) -> Input {
-    Input::Advert(ReceivedAdvert {
-        src: ip(src),
-        priority,
-        max_adver_int: 100,
-    })
-}
 
 fn reconfigure(router: &mut Router, config: RouterConfig, at: u64) -> Vec<Action> {
     let mut out = Vec::new();

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use vipd_router::{Action, Input, Micros, Reason, Router, RouterConfig, State};
+use vipd_router::{Action, Input, Micros, Reason, ReceivedAdvert, Router, RouterConfig, State};
 
 pub const OURS: &str = "192.0.2.10";
 pub const LOWER_PEER: &str = "192.0.2.5";
@@ -19,6 +19,15 @@ pub fn config(priority: u8) -> RouterConfig {
     let mut config = RouterConfig::new(51, ip(OURS));
     config.priority = priority;
     config
+}
+
+/// An advert from `src` at `priority` with the default config's interval (1 s, v3).
+pub fn advert(src: &str, priority: u8) -> Input {
+    Input::Advert(ReceivedAdvert {
+        src: ip(src),
+        priority,
+        max_adver_int: 100,
+    })
 }
 
 pub fn step(router: &mut Router, input: Input, at: u64) -> Vec<Action> {
