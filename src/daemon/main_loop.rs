@@ -64,8 +64,6 @@ pub struct Daemon {
     pub(super) readiness: Arc<Readiness>,
     /// System errors not tied to one instance.
     pub(super) errors: Vec<String>,
-    /// How late the last deadline was acted on: from the deadline to the wait's return.
-    pub(super) timer_lateness: Duration,
     /// `max_auto_priority`: steps to realtime when the timer wakes the loop late.
     pub(super) auto_priority: AutoPriority,
     pub(super) sysctls: SysctlRegistry,
@@ -128,7 +126,6 @@ impl Daemon {
     /// came for a packet and only takes early adverts along).
     fn on_timers(&mut self, lateness: Option<Duration>) {
         if let Some(late) = lateness {
-            self.timer_lateness = late;
             self.auto_priority.on_wake_up(late);
         }
         let now = self.now();
@@ -250,9 +247,6 @@ impl Daemon {
                 }
             }
         }
-        // One clock read for the sockets and the deadlines of this wake-up: they take
-        // microseconds, and a deadline passing meanwhile is met by the next wait, which then
-        // returns at once.
         if resting_until.is_some() {
             // Which sockets have something queued after their rest (none of them woke the wait):
             // one look at the whole set, instead of a read of each socket.
@@ -261,6 +255,9 @@ impl Daemon {
                 return false;
             }
         }
+        // One clock read for the sockets and the deadlines of this wake-up: they take
+        // microseconds, and a deadline passing meanwhile is met by the next wait, which then
+        // returns at once.
         let woke = self.clock();
         self.step_now = Some(woke);
         let mut packets = 0;
@@ -271,19 +268,16 @@ impl Daemon {
                 packets += self.read_socket(SocketId::from_token(token));
             }
         }
+        if self.running() {
+            holdoff.after_wake_up(woke, packets);
+            if timers_from.is_some_and(|from| woke >= from) {
+                let lateness = deadline
+                    .filter(|&d| woke >= d)
+                    .map(|d| Duration::from_micros(woke.0 - d.0));
+                self.on_timers(lateness);
+            }
+        }
         self.step_now = None;
-        if !self.running() {
-            return false;
-        }
-        holdoff.after_wake_up(woke, packets);
-        if timers_from.is_some_and(|from| woke >= from) {
-            let lateness = deadline
-                .filter(|&d| woke >= d)
-                .map(|d| Duration::from_micros(woke.0 - d.0));
-            self.step_now = Some(woke);
-            self.on_timers(lateness);
-            self.step_now = None;
-        }
         self.running()
     }
 

@@ -87,7 +87,6 @@ impl Daemon {
                 track_updates,
             )),
             errors,
-            timer_lateness: std::time::Duration::ZERO,
             sysctls: SysctlRegistry::new(),
             nft_table: nft.as_ref().map(|t| t.name().to_owned()),
             nft,
